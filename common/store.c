@@ -1,1 +1,413 @@
-/* under construction */
+/* SPDX-License-Identifier: MIT */
+#include "store.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zstd.h>
+
+#include "buf.h"
+#include "fsutil.h"
+
+#define STORE_MARKER "condafs-store.json"
+#define STORE_LEVEL 3
+
+struct cfs_store {
+	char *dir;
+	char *tmpdir;
+	int dirfd;
+};
+
+static const char marker_json[] =
+	"{\"format\": \"condafs-store\", \"version\": 1, \"compression\": \"zstd\"}\n";
+
+errint_t cfs_store_open(const char *dir, bool create, struct cfs_store **out,
+			struct cfs_err *err)
+{
+	struct cfs_store *s;
+	cleanup_free char *marker = cfs_xasprintf("%s/" STORE_MARKER, dir);
+	cleanup_free char *tmpdir = cfs_xasprintf("%s/tmp", dir);
+	cleanup_free char *objdir = cfs_xasprintf("%s/objects", dir);
+	struct stat st;
+	int r;
+
+	if (create) {
+		r = cfs_mkdir_p(objdir, 0755);
+		if (r == 0)
+			r = cfs_mkdir_p(tmpdir, 0755);
+		if (r < 0)
+			return cfs_err_set(err, -r, "%s: cannot create store: %s", dir, strerror(-r));
+		if (stat(marker, &st) < 0) {
+			r = cfs_write_file_atomic(marker, marker_json, sizeof(marker_json) - 1, 0644);
+			if (r < 0)
+				return cfs_err_set(err, -r, "%s: %s", marker, strerror(-r));
+		}
+	} else if (stat(objdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		return cfs_err_set(err, ENOENT, "%s: not a condafs store (no objects/ directory)", dir);
+	}
+
+	s = cfs_xcalloc(1, sizeof(*s));
+	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->dirfd < 0) {
+		r = -errno;
+		free(s);
+		return cfs_err_set(err, -r, "%s: %s", dir, strerror(-r));
+	}
+	s->dir = cfs_xstrdup(dir);
+	s->tmpdir = steal_pointer(&tmpdir);
+	*out = s;
+	return 0;
+}
+
+void cfs_store_free(struct cfs_store *s)
+{
+	if (!s)
+		return;
+	close(s->dirfd);
+	free(s->dir);
+	free(s->tmpdir);
+	free(s);
+}
+
+const char *cfs_store_dir(const struct cfs_store *s)
+{
+	return s->dir;
+}
+
+void cfs_object_relpath(const uint8_t digest[CFS_SHA256_LEN], char *out)
+{
+	char hex[2 * CFS_SHA256_LEN + 1];
+	cfs_hex(digest, CFS_SHA256_LEN, hex);
+	snprintf(out, CFS_OBJECT_RELPATH_LEN, "objects/%.2s/%s.zst", hex, hex);
+}
+
+bool cfs_store_has(struct cfs_store *s, const uint8_t digest[CFS_SHA256_LEN])
+{
+	uint64_t csize;
+	return cfs_store_object_size(s, digest, &csize) == 0;
+}
+
+errint_t cfs_store_object_size(struct cfs_store *s,
+			       const uint8_t digest[CFS_SHA256_LEN], uint64_t *csize)
+{
+	char rel[CFS_OBJECT_RELPATH_LEN];
+	struct stat st;
+
+	cfs_object_relpath(digest, rel);
+	if (fstatat(s->dirfd, rel, &st, 0) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || st.st_size == 0)
+		return -EBADMSG;
+	*csize = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* Moves a finished temporary file to its object name. */
+static errint_t publish(struct cfs_store *s, struct cfs_tmpfile *t,
+			const uint8_t digest[CFS_SHA256_LEN], uint64_t *csize_out)
+{
+	char rel[CFS_OBJECT_RELPATH_LEN];
+	cleanup_free char *final = NULL;
+	struct stat st;
+	int r;
+
+	if (cfs_store_object_size(s, digest, csize_out ? csize_out : &(uint64_t){ 0 }) == 0) {
+		cfs_tmpfile_abort(t);
+		return 0;
+	}
+	if (fstat(t->fd, &st) == 0 && csize_out)
+		*csize_out = (uint64_t)st.st_size;
+	cfs_object_relpath(digest, rel);
+	final = cfs_xasprintf("%s/%s", s->dir, rel);
+	rel[10] = '\0'; /* "objects/ab" */
+	if (mkdirat(s->dirfd, rel, 0755) < 0 && errno != EEXIST) {
+		r = -errno;
+		cfs_tmpfile_abort(t);
+		return r;
+	}
+	/* Durability comes from cfs_store_sync() before an index refers to it. */
+	return cfs_tmpfile_commit(t, final, false);
+}
+
+static __thread ZSTD_CCtx *tls_cctx;
+
+static ZSTD_CCtx *get_cctx(void)
+{
+	if (!tls_cctx) {
+		tls_cctx = ZSTD_createCCtx();
+		if (!tls_cctx)
+			abort();
+	}
+	ZSTD_CCtx_reset(tls_cctx, ZSTD_reset_session_and_parameters);
+	ZSTD_CCtx_setParameter(tls_cctx, ZSTD_c_compressionLevel, STORE_LEVEL);
+	ZSTD_CCtx_setParameter(tls_cctx, ZSTD_c_checksumFlag, 0);
+	return tls_cctx;
+}
+
+errint_t cfs_store_put(struct cfs_store *s, const void *data, size_t len,
+		       uint8_t digest_out[CFS_SHA256_LEN], uint64_t *csize_out)
+{
+	struct cfs_tmpfile t = { .fd = -1 };
+	cleanup_free void *cbuf = NULL;
+	size_t bound, clen;
+	int r;
+
+	cfs_sha256(data, len, digest_out);
+	if (cfs_store_object_size(s, digest_out, csize_out ? csize_out : &(uint64_t){ 0 }) == 0)
+		return 0;
+
+	bound = ZSTD_compressBound(len);
+	cbuf = cfs_xmalloc(bound);
+	clen = ZSTD_compress2(get_cctx(), cbuf, bound, data, len);
+	if (ZSTD_isError(clen))
+		return -EIO;
+	r = cfs_tmpfile_open(&t, s->tmpdir, "obj");
+	if (r < 0)
+		return r;
+	r = cfs_write_all(t.fd, cbuf, clen);
+	if (r < 0) {
+		cfs_tmpfile_abort(&t);
+		return r;
+	}
+	return publish(s, &t, digest_out, csize_out);
+}
+
+struct cfs_store_writer {
+	struct cfs_store *store;
+	struct cfs_tmpfile tmp;
+	struct cfs_hash *hash;
+	ZSTD_CCtx *cctx;
+	uint64_t size;
+	char out[1 << 17];
+};
+
+errint_t cfs_store_writer_begin(struct cfs_store *s, struct cfs_store_writer **out)
+{
+	struct cfs_store_writer *w = cfs_xcalloc(1, sizeof(*w));
+	int r;
+
+	w->store = s;
+	w->tmp.fd = -1;
+	r = cfs_tmpfile_open(&w->tmp, s->tmpdir, "obj");
+	if (r < 0) {
+		free(w);
+		return r;
+	}
+	w->hash = cfs_hash_new(CFS_HASH_SHA256);
+	w->cctx = get_cctx();
+	*out = w;
+	return 0;
+}
+
+static errint_t writer_pump(struct cfs_store_writer *w, const void *data,
+			    size_t len, ZSTD_EndDirective mode)
+{
+	ZSTD_inBuffer in = { data, len, 0 };
+	size_t remaining;
+	int r;
+
+	do {
+		ZSTD_outBuffer o = { w->out, sizeof(w->out), 0 };
+		remaining = ZSTD_compressStream2(w->cctx, &o, &in, mode);
+		if (ZSTD_isError(remaining))
+			return -EIO;
+		r = cfs_write_all(w->tmp.fd, w->out, o.pos);
+		if (r < 0)
+			return r;
+	} while (mode == ZSTD_e_end ? remaining != 0 : in.pos < in.size);
+	return 0;
+}
+
+errint_t cfs_store_writer_write(struct cfs_store_writer *w, const void *data, size_t len)
+{
+	cfs_hash_update(w->hash, data, len);
+	w->size += len;
+	return writer_pump(w, data, len, ZSTD_e_continue);
+}
+
+errint_t cfs_store_writer_commit(struct cfs_store_writer *w,
+				 uint8_t digest_out[CFS_SHA256_LEN],
+				 uint64_t *size_out, uint64_t *csize_out)
+{
+	int r = writer_pump(w, NULL, 0, ZSTD_e_end);
+
+	cfs_hash_final(w->hash, digest_out);
+	if (size_out)
+		*size_out = w->size;
+	if (r == 0)
+		r = publish(w->store, &w->tmp, digest_out, csize_out);
+	else
+		cfs_tmpfile_abort(&w->tmp);
+	cfs_hash_free(w->hash);
+	free(w);
+	return r;
+}
+
+void cfs_store_writer_abort(struct cfs_store_writer *w)
+{
+	if (!w)
+		return;
+	cfs_tmpfile_abort(&w->tmp);
+	cfs_hash_free(w->hash);
+	free(w);
+}
+
+errint_t cfs_store_sync(struct cfs_store *s)
+{
+	return syncfs(s->dirfd) < 0 ? -errno : 0;
+}
+
+struct cfs_objdec {
+	ZSTD_DCtx *dctx;
+	struct cfs_hash *hash;
+	uint8_t want[CFS_SHA256_LEN];
+	uint64_t size, max_size;
+	cfs_sink_fn sink;
+	void *ctx;
+	bool frame_done;
+	char out[1 << 17];
+};
+
+struct cfs_objdec *cfs_objdec_new(const uint8_t digest[CFS_SHA256_LEN],
+				  uint64_t max_size, cfs_sink_fn sink, void *ctx)
+{
+	struct cfs_objdec *d = cfs_xcalloc(1, sizeof(*d));
+	d->dctx = ZSTD_createDCtx();
+	if (!d->dctx)
+		abort();
+	d->hash = cfs_hash_new(CFS_HASH_SHA256);
+	memcpy(d->want, digest, CFS_SHA256_LEN);
+	d->max_size = max_size;
+	d->sink = sink;
+	d->ctx = ctx;
+	return d;
+}
+
+errint_t cfs_objdec_feed(struct cfs_objdec *d, const void *data, size_t len)
+{
+	ZSTD_inBuffer in = { data, len, 0 };
+
+	for (;;) {
+		ZSTD_outBuffer o = { d->out, sizeof(d->out), 0 };
+		size_t ret;
+
+		if (d->frame_done)
+			return in.pos < in.size ? -EBADMSG : 0; /* trailing bytes */
+		ret = ZSTD_decompressStream(d->dctx, &o, &in);
+		if (ZSTD_isError(ret))
+			return -EBADMSG;
+		if (ret == 0)
+			d->frame_done = true;
+		d->size += o.pos;
+		if (d->size > d->max_size)
+			return -EFBIG;
+		cfs_hash_update(d->hash, d->out, o.pos);
+		if (o.pos && d->sink) {
+			int r = d->sink(d->ctx, d->out, o.pos);
+			if (r < 0)
+				return r;
+		}
+		/* Done with this input once it is consumed and nothing is pending. */
+		if (in.pos == in.size && o.pos < o.size)
+			return 0;
+	}
+}
+
+errint_t cfs_objdec_finish(struct cfs_objdec *d, uint64_t *size_out)
+{
+	uint8_t got[CFS_SHA256_LEN];
+
+	if (!d->frame_done)
+		return -EBADMSG;
+	cfs_hash_final(d->hash, got);
+	if (memcmp(got, d->want, CFS_SHA256_LEN) != 0)
+		return -EBADMSG;
+	if (size_out)
+		*size_out = d->size;
+	return 0;
+}
+
+void cfs_objdec_free(struct cfs_objdec *d)
+{
+	if (!d)
+		return;
+	ZSTD_freeDCtx(d->dctx);
+	cfs_hash_free(d->hash);
+	free(d);
+}
+
+static errint_t decode_local(struct cfs_store *s, const uint8_t digest[CFS_SHA256_LEN],
+			     uint64_t max_size, cfs_sink_fn sink, void *ctx,
+			     struct cfs_err *err)
+{
+	char rel[CFS_OBJECT_RELPATH_LEN];
+	char hex[2 * CFS_SHA256_LEN + 1];
+	static __thread char chunk[1 << 17];
+	struct cfs_objdec *d;
+	cleanup_fd int fd = -1;
+	int r = 0;
+
+	cfs_object_relpath(digest, rel);
+	cfs_hex(digest, CFS_SHA256_LEN, hex);
+	fd = openat(s->dirfd, rel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		return cfs_err_set(err, -r, "%s/%s: %s", s->dir, rel, strerror(-r));
+	}
+	d = cfs_objdec_new(digest, max_size, sink, ctx);
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		r = cfs_objdec_feed(d, chunk, (size_t)n);
+		if (r < 0)
+			break;
+	}
+	if (r == 0)
+		r = cfs_objdec_finish(d, NULL);
+	cfs_objdec_free(d);
+	if (r == -EBADMSG)
+		return cfs_err_set(err, EBADMSG, "%s/%s: corrupt object (content does not match sha256 %s)",
+				   s->dir, rel, hex);
+	if (r < 0)
+		return cfs_err_set(err, -r, "%s/%s: %s", s->dir, rel, strerror(-r));
+	return 0;
+}
+
+static errint_t sink_fd(void *ctx, const void *data, size_t len)
+{
+	return cfs_write_all(*(int *)ctx, data, len);
+}
+
+errint_t cfs_store_read_to_fd(struct cfs_store *s, const uint8_t digest[CFS_SHA256_LEN],
+			      int fd, struct cfs_err *err)
+{
+	return decode_local(s, digest, CFS_MAX_FILE_BYTES, sink_fd, &fd, err);
+}
+
+static errint_t sink_buf(void *ctx, const void *data, size_t len)
+{
+	return cfs_buf_add(ctx, data, len);
+}
+
+errint_t cfs_store_read_all(struct cfs_store *s, const uint8_t digest[CFS_SHA256_LEN],
+			    uint64_t max_size, char **out, size_t *len_out,
+			    struct cfs_err *err)
+{
+	cleanup_buf struct cfs_buf b;
+	int r;
+
+	cfs_buf_init(&b, max_size);
+	cfs_buf_add(&b, "", 0);
+	r = decode_local(s, digest, max_size, sink_buf, &b, err);
+	if (r < 0)
+		return r;
+	*out = cfs_buf_steal(&b, len_out);
+	return 0;
+}

@@ -1,1 +1,477 @@
-/* under construction */
+/* SPDX-License-Identifier: MIT */
+/*
+ * One package archive → store objects + entries, as conda would install it.
+ *
+ * Reading order.  For .conda the info member is read first (the zip is
+ * seekable), so placeholders are known before the payload streams by.
+ * For .tar.bz2 the info/ entries may come anywhere; payload files met
+ * before info/paths.json are stored as shipped and relocated afterwards
+ * from the store ("late relocation").  Each archive is decompressed once.
+ */
+#include "package.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fnmatch.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "buf.h"
+#include "log.h"
+#include "package-internal.h"
+#include "relocate.h"
+
+static void archive_freep(struct archive **a)
+{
+	if (*a)
+		archive_read_free(*a);
+}
+#define cleanup_archive __attribute__((cleanup(archive_freep)))
+
+struct cfs_entry *cfs_package_add_entry(struct cfs_package *p, const char *path,
+					uint32_t mode)
+{
+	struct cfs_entry *e;
+
+	if (p->n_entries == p->alloc_entries) {
+		p->alloc_entries = p->alloc_entries ? p->alloc_entries * 2 : 64;
+		p->entries = cfs_xrealloc(p->entries, p->alloc_entries * sizeof(*e));
+	}
+	e = &p->entries[p->n_entries++];
+	memset(e, 0, sizeof(*e));
+	e->path = cfs_xstrdup(path);
+	e->mode = mode;
+	return e;
+}
+
+void cfs_package_release(struct cfs_package *p)
+{
+	for (size_t i = 0; i < p->n_entries; i++) {
+		free(p->entries[i].path);
+		free(p->entries[i].target);
+	}
+	free(p->entries);
+	for (size_t i = 0; i < p->n_link_scripts; i++)
+		free(p->link_scripts[i]);
+	free(p->link_scripts);
+	free(p->name);
+	free(p->version);
+	free(p->build);
+	free(p->build_number);
+	free(p->subdir);
+	free(p->noarch);
+	memset(p, 0, sizeof(*p));
+}
+
+/* ---- the payload ------------------------------------------------------- */
+
+static errint_t store_buffer(struct pkg_ctx *c, struct pkg_path *pp, const char *data,
+			     size_t len)
+{
+	int r = cfs_store_put(c->opts->store, data, len, pp->final_digest, &pp->final_csize);
+
+	if (r < 0)
+		return cfs_err_set(c->err, -r, "%s: %s: cannot store: %s", c->label, pp->path,
+				   strerror(-r));
+	pp->final_size = len;
+	pp->relocated = true;
+	return 0;
+}
+
+errint_t pkg_relocate_and_store(struct pkg_ctx *c, struct pkg_path *pp, char *data, size_t len)
+{
+	bool changed = false;
+	int r;
+
+	if (pp->binary) {
+		r = cfs_relocate_binary(data, len, pp->placeholder, c->opts->prefix, &changed);
+		if (r == -ENAMETOOLONG)
+			return cfs_err_set(c->err, ENAMETOOLONG,
+					   "%s: %s: prefix '%s' (%zu bytes) is longer than the binary "
+					   "placeholder '%s' (%zu bytes)",
+					   c->label, pp->path, c->opts->prefix, strlen(c->opts->prefix),
+					   pp->placeholder, strlen(pp->placeholder));
+		if (r < 0)
+			return cfs_err_set(c->err, -r, "%s: %s: %s", c->label, pp->path, strerror(-r));
+		return store_buffer(c, pp, data, len);
+	}
+
+	cleanup_buf struct cfs_buf out;
+	cfs_buf_init(&out, CFS_MAX_RELOC_BYTES);
+	r = cfs_relocate_text(data, len, pp->placeholder, c->opts->prefix, &out, &changed);
+	if (r < 0)
+		return cfs_err_set(c->err, -r, "%s: %s: relocated file too large", c->label, pp->path);
+	return store_buffer(c, pp, out.data ? out.data : "", out.len);
+}
+
+errint_t pkg_check_shipped(struct pkg_ctx *c, const struct pkg_path *pp,
+			   const uint8_t digest[CFS_SHA256_LEN], uint64_t size)
+{
+	char want[65], got[65];
+
+	if (pp->has_size && pp->size != size)
+		return cfs_err_set(c->err, EBADMSG,
+				   "%s: %s: size %llu does not match paths.json size_in_bytes %llu",
+				   c->label, pp->path, (unsigned long long)size,
+				   (unsigned long long)pp->size);
+	if (pp->has_sha256 && memcmp(pp->sha256, digest, CFS_SHA256_LEN) != 0) {
+		cfs_hex(pp->sha256, CFS_SHA256_LEN, want);
+		cfs_hex(digest, CFS_SHA256_LEN, got);
+		return cfs_err_set(c->err, EBADMSG,
+				   "%s: %s: content sha256 %s does not match paths.json %s",
+				   c->label, pp->path, got, want);
+	}
+	return 0;
+}
+
+/* Reads the current entry's data fully into b. */
+static errint_t read_entry_data(struct pkg_ctx *c, struct archive *a, const char *path,
+				struct cfs_buf *b)
+{
+	for (;;) {
+		const void *buf;
+		size_t len;
+		la_int64_t off;
+		int rc = archive_read_data_block(a, &buf, &len, &off);
+		if (rc == ARCHIVE_EOF)
+			return 0;
+		if (rc < ARCHIVE_WARN)
+			return cfs_err_set(c->err, EBADMSG, "%s: %s: corrupt archive: %s", c->label,
+					   path, archive_error_string(a));
+		if ((uint64_t)off != b->len)
+			return cfs_err_set(c->err, EBADMSG, "%s: %s: sparse archive members are not "
+					   "supported", c->label, path);
+		if (cfs_buf_add(b, buf, len) < 0)
+			return cfs_err_set(c->err, EFBIG, "%s: %s: file too large (over %zu bytes)",
+					   c->label, path, b->limit);
+	}
+}
+
+/*
+ * Streams the current entry into the store as shipped, filling s.  When the
+ * expected digest is already in the store the data is only hashed.
+ */
+static errint_t stream_entry(struct pkg_ctx *c, struct archive *a, const char *path,
+			     const struct pkg_path *pp, struct seen *s)
+{
+	struct cfs_store_writer *w = NULL;
+	struct cfs_hash *h = NULL;
+	uint64_t total = 0;
+	int r = 0;
+
+	if (pp && pp->has_sha256 && cfs_store_has(c->opts->store, pp->sha256))
+		h = cfs_hash_new(CFS_HASH_SHA256);
+	else if ((r = cfs_store_writer_begin(c->opts->store, &w)) < 0)
+		return cfs_err_set(c->err, -r, "%s: cannot write to the store: %s", c->label,
+				   strerror(-r));
+	for (;;) {
+		const void *buf;
+		size_t len;
+		la_int64_t off;
+		int rc = archive_read_data_block(a, &buf, &len, &off);
+		if (rc == ARCHIVE_EOF)
+			break;
+		if (rc < ARCHIVE_WARN) {
+			r = cfs_err_set(c->err, EBADMSG, "%s: %s: corrupt archive: %s", c->label,
+					path, archive_error_string(a));
+			break;
+		}
+		if ((uint64_t)off != total) {
+			r = cfs_err_set(c->err, EBADMSG, "%s: %s: sparse archive members are not "
+					"supported", c->label, path);
+			break;
+		}
+		total += len;
+		if (h) {
+			cfs_hash_update(h, buf, len);
+		} else if ((r = cfs_store_writer_write(w, buf, len)) < 0) {
+			r = cfs_err_set(c->err, -r, "%s: cannot write to the store: %s", c->label,
+					strerror(-r));
+			break;
+		}
+	}
+	if (h) {
+		cfs_hash_final(h, s->digest);
+		cfs_hash_free(h);
+		s->size = total;
+		s->stored = r == 0 && cfs_store_object_size(c->opts->store, s->digest, &s->csize) == 0;
+		return r;
+	}
+	if (r < 0) {
+		cfs_store_writer_abort(w);
+		return r;
+	}
+	r = cfs_store_writer_commit(w, s->digest, &s->size, &s->csize);
+	if (r < 0)
+		return cfs_err_set(c->err, -r, "%s: cannot write to the store: %s", c->label,
+				   strerror(-r));
+	s->stored = true;
+	return 0;
+}
+
+/* A regular file whose path entry is known. */
+static errint_t known_file(struct pkg_ctx *c, struct archive *a, struct pkg_path *pp)
+{
+	int r;
+
+	if (pp->placeholder) {
+		cleanup_buf struct cfs_buf b;
+
+		cfs_buf_init(&b, CFS_MAX_RELOC_BYTES);
+		r = read_entry_data(c, a, pp->path, &b);
+		if (r < 0)
+			return r;
+		cfs_sha256(b.data ? b.data : "", b.len, pp->seen.digest);
+		pp->seen.size = b.len;
+		r = pkg_check_shipped(c, pp, pp->seen.digest, b.len);
+		if (r < 0)
+			return r;
+		return pkg_relocate_and_store(c, pp, b.data ? b.data : "", b.len);
+	}
+	r = stream_entry(c, a, pp->path, pp, &pp->seen);
+	if (r < 0)
+		return r;
+	return pkg_check_shipped(c, pp, pp->seen.digest, pp->seen.size);
+}
+
+static void seen_meta(struct seen *s, enum seen_kind kind, struct archive_entry *ae,
+		      const char *link)
+{
+	s->kind = kind;
+	s->perm = archive_entry_perm(ae) & 07777;
+	s->mtime = archive_entry_mtime(ae);
+	s->mtime_nsec = (uint32_t)archive_entry_mtime_nsec(ae);
+	free(s->link);
+	s->link = link ? cfs_xstrdup(link) : NULL;
+}
+
+static struct early_file *early_add(struct pkg_ctx *c, const char *path)
+{
+	struct early_file *ef;
+
+	if (c->n_early == c->alloc_early) {
+		c->alloc_early = c->alloc_early ? c->alloc_early * 2 : 64;
+		c->early = cfs_xrealloc(c->early, c->alloc_early * sizeof(*ef));
+	}
+	ef = &c->early[c->n_early++];
+	memset(ef, 0, sizeof(*ef));
+	ef->path = cfs_xstrdup(path);
+	return ef;
+}
+
+static const char *strip_dot_slash(const char *s)
+{
+	while (s[0] == '.' && s[1] == '/')
+		s += 2;
+	return s;
+}
+
+errint_t pkg_payload_entry(struct pkg_ctx *c, struct archive *a, struct archive_entry *ae)
+{
+	const char *raw = archive_entry_pathname(ae);
+	const char *hardlink = archive_entry_hardlink(ae);
+	cleanup_free char *path = NULL;
+	enum seen_kind kind;
+	struct seen *s;
+	struct pkg_path *pp = NULL;
+	size_t len;
+
+	if (!raw)
+		return cfs_err_set(c->err, EBADMSG, "%s: archive member without a name", c->label);
+	path = cfs_xstrdup(strip_dot_slash(raw));
+	len = strlen(path);
+	while (len && path[len - 1] == '/')
+		path[--len] = '\0';
+	if (!*path || archive_entry_filetype(ae) == AE_IFDIR)
+		return 0;
+	if (!cfs_path_is_safe(path))
+		return cfs_err_set(c->err, EPERM,
+				   "%s: archive member '%s' is absolute or escapes the prefix",
+				   c->label, path);
+	if (archive_entry_size_is_set(ae) &&
+	    (uint64_t)archive_entry_size(ae) > CFS_MAX_FILE_BYTES)
+		return cfs_err_set(c->err, EFBIG, "%s: %s: absurd size %lld bytes", c->label,
+				   path, (long long)archive_entry_size(ae));
+
+	if (hardlink)
+		kind = SEEN_HARDLINK;
+	else if (archive_entry_filetype(ae) == AE_IFREG)
+		kind = SEEN_FILE;
+	else if (archive_entry_filetype(ae) == AE_IFLNK)
+		kind = SEEN_SYMLINK;
+	else
+		return cfs_err_set(c->err, EBADMSG, "%s: %s: unsupported archive member type",
+				   c->label, path);
+
+	if (c->have_paths) {
+		pp = pkg_find_path(c, path);
+		if (!pp) {
+			cfs_debug("%s: %s is not listed in info/, not installed", c->label, path);
+			return 0;
+		}
+		s = &pp->seen;
+	} else {
+		s = &early_add(c, path)->seen;
+	}
+	seen_meta(s, kind, ae, kind == SEEN_HARDLINK ? strip_dot_slash(hardlink)
+			       : kind == SEEN_SYMLINK ? (archive_entry_symlink(ae) ?
+							 archive_entry_symlink(ae) : "")
+			       : NULL);
+	if (kind != SEEN_FILE)
+		return 0;
+	return pp ? known_file(c, a, pp) : stream_entry(c, a, path, NULL, s);
+}
+
+/* ---- reading archives --------------------------------------------------- */
+
+struct nested {
+	struct archive *outer;
+	char buf[1 << 16];
+};
+
+static la_ssize_t nested_read(struct archive *a, void *ud, const void **out)
+{
+	struct nested *n = ud;
+	la_ssize_t len = archive_read_data(n->outer, n->buf, sizeof(n->buf));
+	if (len < 0)
+		archive_set_error(a, EIO, "%s", archive_error_string(n->outer));
+	*out = n->buf;
+	return len;
+}
+
+typedef errint_t (*entry_fn)(struct pkg_ctx *c, struct archive *a, struct archive_entry *ae);
+
+/* Iterates a tar (compressed by any filter libarchive knows) from open handle a. */
+static errint_t walk_tar(struct pkg_ctx *c, struct archive *a, const char *what, entry_fn fn)
+{
+	struct archive_entry *ae;
+	int rc, r;
+
+	while ((rc = archive_read_next_header(a, &ae)) == ARCHIVE_OK || rc == ARCHIVE_WARN) {
+		r = fn(c, a, ae);
+		if (r < 0)
+			return r;
+	}
+	if (rc != ARCHIVE_EOF)
+		return cfs_err_set(c->err, EBADMSG, "%s: %s: corrupt or truncated archive: %s",
+				   c->label, what, archive_error_string(a));
+	return 0;
+}
+
+static struct archive *new_tar_reader(void)
+{
+	struct archive *a = archive_read_new();
+	archive_read_support_filter_zstd(a);
+	archive_read_support_filter_bzip2(a);
+	archive_read_support_filter_none(a);
+	archive_read_support_format_tar(a);
+	return a;
+}
+
+static errint_t dispatch_entry(struct pkg_ctx *c, struct archive *a, struct archive_entry *ae)
+{
+	const char *name = archive_entry_pathname(ae);
+	if (name && name[0] == '.' && name[1] == '/')
+		name += 2;
+	if (name && strncmp(name, "info/", 5) == 0)
+		return pkg_info_entry(c, a, ae, name);
+	return pkg_payload_entry(c, a, ae);
+}
+
+static errint_t info_only(struct pkg_ctx *c, struct archive *a, struct archive_entry *ae)
+{
+	const char *name = archive_entry_pathname(ae);
+	if (name && name[0] == '.' && name[1] == '/')
+		name += 2;
+	if (name && strncmp(name, "info/", 5) == 0)
+		return pkg_info_entry(c, a, ae, name);
+	return 0;
+}
+
+/* Finds the zip member matching glob and walks it as a tar.zst. */
+static errint_t walk_conda_member(struct pkg_ctx *c, const char *archive_path,
+				  const char *glob, entry_fn fn)
+{
+	cleanup_archive struct archive *zip = archive_read_new();
+	struct archive_entry *ae;
+	int rc;
+
+	archive_read_support_format_zip_seekable(zip);
+	if (archive_read_open_filename(zip, archive_path, 1 << 16) != ARCHIVE_OK)
+		return cfs_err_set(c->err, EBADMSG, "%s: not a .conda archive: %s", c->label,
+				   archive_error_string(zip));
+	while ((rc = archive_read_next_header(zip, &ae)) == ARCHIVE_OK || rc == ARCHIVE_WARN) {
+		const char *name = archive_entry_pathname(ae);
+		if (!name || fnmatch(glob, name, FNM_PATHNAME) != 0)
+			continue;
+		struct nested *n = cfs_xmalloc(sizeof(*n));
+		cleanup_archive struct archive *tar = new_tar_reader();
+		n->outer = zip;
+		int r;
+		if (archive_read_open(tar, n, NULL, nested_read, NULL) != ARCHIVE_OK)
+			r = cfs_err_set(c->err, EBADMSG, "%s: %s: corrupt member: %s", c->label, name,
+					archive_error_string(tar));
+		else
+			r = walk_tar(c, tar, name, fn);
+		free(n);
+		return r;
+	}
+	if (rc != ARCHIVE_EOF)
+		return cfs_err_set(c->err, EBADMSG, "%s: corrupt .conda archive: %s", c->label,
+				   archive_error_string(zip));
+	return cfs_err_set(c->err, EBADMSG, "%s: .conda archive has no %s member", c->label, glob);
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+errint_t cfs_package_install(const struct cfs_install_opts *opts, const char *archive_path,
+			     const struct cfs_lock_pkg *lp,
+			     const uint8_t archive_sha256[CFS_SHA256_LEN], uint64_t archive_size,
+			     struct cfs_package *out, struct cfs_err *err)
+{
+	struct pkg_ctx c = {
+		.opts = opts,
+		.lp = lp,
+		.out = out,
+		.err = err,
+		.label = lp->fn,
+	};
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	out->lock = lp;
+	memcpy(out->sha256, archive_sha256, CFS_SHA256_LEN);
+	if (lp->has_md5)
+		memcpy(out->md5, lp->md5, CFS_MD5_LEN);
+	out->has_md5 = lp->has_md5;
+	out->archive_size = archive_size;
+	if (ends_with(lp->fn, ".conda")) {
+		r = walk_conda_member(&c, archive_path, "info-*.tar.zst", info_only);
+		if (r == 0)
+			r = pkg_info_parse(&c);
+		if (r == 0)
+			r = walk_conda_member(&c, archive_path, "pkg-*.tar.zst", pkg_payload_entry);
+	} else if (ends_with(lp->fn, ".tar.bz2")) {
+		cleanup_archive struct archive *a = new_tar_reader();
+		if (archive_read_open_filename(a, archive_path, 1 << 16) != ARCHIVE_OK)
+			r = cfs_err_set(err, EBADMSG, "%s: not a .tar.bz2 archive: %s", c.label,
+					archive_error_string(a));
+		else
+			r = walk_tar(&c, a, "payload", dispatch_entry);
+		if (r == 0)
+			r = pkg_info_parse(&c);
+	} else {
+		r = cfs_err_set(err, EINVAL, "%s: unknown package format (want .conda or .tar.bz2)",
+				c.label);
+	}
+	if (r == 0)
+		r = pkg_finish(&c);
+	pkg_ctx_release(&c);
+	if (r < 0)
+		cfs_package_release(out);
+	return r;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/* The condafs command line: one function per subcommand. */
+#ifndef CFS_CLI_H
+#define CFS_CLI_H
+
+#include "cfs-util.h"
+
+struct cfs_command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+int cmd_index(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_cat(int argc, char **argv);
+
+/* Prints "condafs: <msg>" for err and returns exit status 1. */
+int cli_fail(const struct cfs_err *err);
+/* Prints a usage error ("condafs CMD: msg; see condafs CMD --help") and returns 2. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sets the log level from -q / -v counts. */
+void cli_set_verbosity(int verbose, int quiet);
+
+#endif

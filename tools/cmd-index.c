@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+#include <getopt.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "config.h"
+#include "db.h"
+#include "fsutil.h"
+#include "indexer.h"
+#include "log.h"
+
+static const char index_help[] =
+	"usage: condafs index LOCK -o ENV.cfs --store DIR [options]\n"
+	"\n"
+	"Reads a conda-lock.yml (version 1) or an @EXPLICIT lock file, fetches and\n"
+	"verifies every package, installs them as conda would for PREFIX, stores\n"
+	"each distinct file content in the store and writes the index ENV.cfs.\n"
+	"\n"
+	"Options:\n"
+	"  -o, --output FILE        index to write (replaced atomically)\n"
+	"  -s, --store DIR          content-addressed store directory (created if needed)\n"
+	"      --prefix PATH        where the environment will live (default " CFS_DEFAULT_PREFIX ")\n"
+	"      --platform P         platform to install (default: this machine's, %s)\n"
+	"      --cache DIR          package download cache (default: %s)\n"
+	"  -j, --jobs N             downloads and installs at once (default 4)\n"
+	"      --mirror FROM=TO     rewrite package URLs starting with FROM (repeatable)\n"
+	"      --strict             fail on lock entries condafs cannot install (pip)\n"
+	"      --allow-unverified   accept packages that have no hash in the lock\n"
+	"  -q, --quiet              only errors\n"
+	"  -v, --verbose            more detail (twice for debug output)\n"
+	"  -h, --help               show this help\n";
+
+int cmd_index(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "store", required_argument, NULL, 's' },
+		{ "prefix", required_argument, NULL, 'P' },
+		{ "platform", required_argument, NULL, 'p' },
+		{ "cache", required_argument, NULL, 'c' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "mirror", required_argument, NULL, 'm' },
+		{ "strict", no_argument, NULL, 'S' },
+		{ "allow-unverified", no_argument, NULL, 'U' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct cfs_index_opts o = {
+		.prefix = CFS_DEFAULT_PREFIX,
+		.platform = cfs_lock_host_platform(),
+		.jobs = 4,
+	};
+	struct cfs_mirror mirrors[32];
+	size_t n_mirrors = 0;
+	int c, verbose = 0, quiet = 0, r;
+	struct cfs_err err;
+	struct cfs_index_result res;
+	cleanup_free char *cache = cfs_index_default_cache();
+	struct cfs_buf cmdline;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:s:j:qvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': o.out_path = optarg; break;
+		case 's': o.store_dir = optarg; break;
+		case 'P': o.prefix = optarg; break;
+		case 'p': o.platform = optarg; break;
+		case 'c': o.cache_dir = optarg; break;
+		case 'j': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > 64)
+				return cli_usage("index", "-j wants a number from 1 to 64, not '%s'", optarg);
+			o.jobs = (int)v;
+			break;
+		}
+		case 'm': {
+			char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg || !eq[1])
+				return cli_usage("index", "--mirror wants FROM=TO, not '%s'", optarg);
+			if (n_mirrors == CFS_ARRAY_SIZE(mirrors))
+				return cli_usage("index", "at most %zu --mirror rules", CFS_ARRAY_SIZE(mirrors));
+			*eq = '\0';
+			mirrors[n_mirrors].from = optarg;
+			mirrors[n_mirrors++].to = eq + 1;
+			break;
+		}
+		case 'S': o.strict = true; break;
+		case 'U': o.allow_unverified = true; break;
+		case 'q': quiet++; break;
+		case 'v': verbose++; break;
+		case 'h':
+			printf(index_help, cfs_lock_host_platform(), cache);
+			return 0;
+		default:
+			return cli_usage("index", "bad option");
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_usage("index", "expected one lock file");
+	o.lock_path = argv[optind];
+	if (!o.out_path)
+		return cli_usage("index", "missing -o ENV.cfs");
+	if (!o.store_dir)
+		return cli_usage("index", "missing --store DIR");
+	o.mirrors = mirrors;
+	o.n_mirrors = n_mirrors;
+	o.progress = !quiet && isatty(STDERR_FILENO);
+	cli_set_verbosity(verbose, quiet);
+
+	cfs_buf_init(&cmdline, 1 << 16);
+	cfs_buf_addstr(&cmdline, "condafs");
+	for (int i = 0; i < argc; i++)
+		cfs_buf_printf(&cmdline, " %s", argv[i]);
+	o.cmdline = cmdline.data;
+	r = cfs_index_build(&o, &res, &err);
+	cfs_buf_release(&cmdline);
+	if (r < 0)
+		return cli_fail(&err);
+
+	if (!quiet) {
+		struct cfs_db *db;
+		struct cfs_db_stats st;
+		char bytes[32], stored[32];
+		if (cfs_db_open(o.out_path, &db, &err) == 0) {
+			cfs_db_stats(db, &st);
+			cfs_format_size(st.bytes, bytes, sizeof(bytes));
+			cfs_format_size(st.stored_bytes, stored, sizeof(stored));
+			fprintf(stderr, "condafs: indexed %zu packages (%zu skipped), %llu files, %s "
+				"(%llu objects, %s compressed) into %s\n",
+				res.packages, res.skipped, (unsigned long long)st.files, bytes,
+				(unsigned long long)st.objects, stored, o.out_path);
+			cfs_db_close(db);
+		}
+	}
+	return 0;
+}

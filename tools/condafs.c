@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * condafs: index conda environments into a content-addressed store, serve
+ * them lazily with FUSE, and export what applications use.
+ */
+#include <jansson.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+#include "log.h"
+
+static const struct cfs_command commands[] = {
+	{ "index", cmd_index, "install a lock file's packages into a store and write an index" },
+	{ "info", cmd_info, "show an index's packages, files and sizes" },
+	{ "ls", cmd_ls, "list files inside an index, like ls -l" },
+	{ "cat", cmd_cat, "write a file of an index to standard output" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: condafs <command> [options] [args]\n\n"
+		   "condafs indexes a locked conda environment into a content-addressed store\n"
+		   "and a small SQLite index, from which it can be listed, read and served.\n\n"
+		   "Commands:\n");
+	for (size_t i = 0; i < CFS_ARRAY_SIZE(commands); i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "  %-8s %s\n", "help", "show this help, or a command's (condafs help index)");
+	fprintf(f, "\nRun 'condafs <command> --help' for a command's options.\n"
+		   "condafs --version prints the version.\n");
+}
+
+int cli_fail(const struct cfs_err *err)
+{
+	fprintf(stderr, "condafs: %s\n", err->msg);
+	return 1;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "condafs %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'condafs %s --help')\n", cmd);
+	return 2;
+}
+
+void cli_set_verbosity(int verbose, int quiet)
+{
+	if (quiet)
+		cfs_log_set_level(CFS_LOG_ERROR);
+	else if (verbose > 1)
+		cfs_log_set_level(CFS_LOG_DEBUG);
+	else if (verbose)
+		cfs_log_set_level(CFS_LOG_INFO);
+	else
+		cfs_log_set_level(CFS_LOG_WARNING);
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+
+	/* Hash seeds must be set before any thread creates JSON objects. */
+	json_object_seed(0);
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[1];
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+		printf("condafs %s\n", CFS_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		if (argc > 2 && strcmp(cmd, "help") == 0) {
+			for (size_t i = 0; i < CFS_ARRAY_SIZE(commands); i++)
+				if (strcmp(commands[i].name, argv[2]) == 0) {
+					char *args[] = { argv[2], (char *)"--help", NULL };
+					return commands[i].run(2, args);
+				}
+			fprintf(stderr, "condafs: unknown command '%s'\n", argv[2]);
+			return 2;
+		}
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < CFS_ARRAY_SIZE(commands); i++)
+		if (strcmp(commands[i].name, cmd) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "condafs: unknown command '%s' (see 'condafs help')\n", cmd);
+	return 2;
+}
