@@ -14,6 +14,7 @@
 #include "db.h"
 #include "fsutil.h"
 #include "log.h"
+#include "manifest.h"
 #include "package.h"
 #include "store.h"
 #include "tree.h"
@@ -57,6 +58,7 @@ static char *python_xy(const struct cfs_lock *lock)
 
 struct install_job {
 	const struct cfs_install_opts *iopts;
+	const char *cache_dir;
 	struct cfs_lock *lock;
 	struct cfs_fetch_item *items;
 	struct cfs_package *pkgs;
@@ -80,8 +82,15 @@ static void *install_worker(void *arg)
 
 		if (i >= j->lock->n_pkgs || atomic_load(&j->failed))
 			break;
-		r = cfs_package_install(j->iopts, j->items[i].path, &j->lock->pkgs[i],
-					j->items[i].got_sha256, j->items[i].size, &j->pkgs[i], &err);
+		r = cfs_manifest_load(j->cache_dir, j->iopts, &j->lock->pkgs[i],
+				      j->items[i].got_sha256, j->items[i].size, &j->pkgs[i]);
+		if (r < 0) {
+			r = cfs_package_install(j->iopts, j->items[i].path, &j->lock->pkgs[i],
+						j->items[i].got_sha256, j->items[i].size,
+						&j->pkgs[i], &err);
+			if (r == 0)
+				cfs_manifest_save(j->cache_dir, j->iopts, &j->pkgs[i]);
+		}
 		if (r < 0) {
 			pthread_mutex_lock(&j->lock_err);
 			/* Report the first failing package in install order. */
@@ -321,11 +330,10 @@ static errint_t fsync_path(const char *path)
 	return 0;
 }
 
-static errint_t fetch_packages(const struct cfs_index_opts *o, const struct cfs_lock *lock,
-			       struct cfs_fetch_item *items, struct cfs_err *err)
+static errint_t fetch_packages(const struct cfs_index_opts *o, const char *cache,
+			       const struct cfs_lock *lock, struct cfs_fetch_item *items,
+			       struct cfs_err *err)
 {
-	cleanup_free char *cache = o->cache_dir ? cfs_xstrdup(o->cache_dir)
-						: cfs_index_default_cache();
 
 	for (size_t i = 0; i < lock->n_pkgs; i++) {
 		const struct cfs_lock_pkg *p = &lock->pkgs[i];
@@ -384,8 +392,10 @@ errint_t cfs_index_build(const struct cfs_index_opts *o, struct cfs_index_result
 	struct cfs_fetch_item *items = NULL;
 	struct cfs_package *pkgs = NULL;
 	cleanup_free char *xy = NULL;
+	cleanup_free char *cache = o->cache_dir ? cfs_xstrdup(o->cache_dir)
+						: cfs_index_default_cache();
 	struct cfs_install_opts io = { .prefix = o->prefix };
-	struct install_job job = { .iopts = &io, .progress = o->progress };
+	struct install_job job = { .iopts = &io, .progress = o->progress, .cache_dir = cache };
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -405,7 +415,7 @@ errint_t cfs_index_build(const struct cfs_index_opts *o, struct cfs_index_result
 		goto out;
 
 	items = cfs_xcalloc(lock->n_pkgs, sizeof(*items));
-	r = fetch_packages(o, lock, items, err);
+	r = fetch_packages(o, cache, lock, items, err);
 	if (r < 0)
 		goto out;
 
