@@ -2,6 +2,7 @@
 #include "store.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <zstd.h>
@@ -17,6 +18,46 @@ struct cfs_store {
 	char *tmpdir;
 	int dirfd;
 };
+
+/* One compression context per thread, freed when the thread ends. */
+static pthread_key_t cctx_key;
+static pthread_once_t cctx_once = PTHREAD_ONCE_INIT;
+
+static void free_cctx(void *p)
+{
+	ZSTD_freeCCtx(p);
+}
+
+static void make_cctx_key(void)
+{
+	pthread_key_create(&cctx_key, free_cctx);
+}
+
+static ZSTD_CCtx *get_cctx(void)
+{
+	ZSTD_CCtx *cctx;
+
+	pthread_once(&cctx_once, make_cctx_key);
+	cctx = pthread_getspecific(cctx_key);
+	if (!cctx) {
+		cctx = ZSTD_createCCtx();
+		if (!cctx)
+			abort();
+		pthread_setspecific(cctx_key, cctx);
+	}
+	ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, STORE_LEVEL);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0);
+	return cctx;
+}
+
+/* The main thread's context is not freed by a key destructor. */
+static void release_thread_cctx(void)
+{
+	pthread_once(&cctx_once, make_cctx_key);
+	free_cctx(pthread_getspecific(cctx_key));
+	pthread_setspecific(cctx_key, NULL);
+}
 
 static const char marker_json[] =
 	"{\"format\": \"condafs-store\", \"version\": 1, \"compression\": \"zstd\"}\n";
@@ -63,6 +104,7 @@ void cfs_store_free(struct cfs_store *s)
 {
 	if (!s)
 		return;
+	release_thread_cctx();
 	close(s->dirfd);
 	free(s->dir);
 	free(s->tmpdir);
@@ -127,21 +169,6 @@ static errint_t publish(struct cfs_store *s, struct cfs_tmpfile *t,
 	}
 	/* Durability comes from cfs_store_sync() before an index refers to it. */
 	return cfs_tmpfile_commit(t, final, false);
-}
-
-static __thread ZSTD_CCtx *tls_cctx;
-
-static ZSTD_CCtx *get_cctx(void)
-{
-	if (!tls_cctx) {
-		tls_cctx = ZSTD_createCCtx();
-		if (!tls_cctx)
-			abort();
-	}
-	ZSTD_CCtx_reset(tls_cctx, ZSTD_reset_session_and_parameters);
-	ZSTD_CCtx_setParameter(tls_cctx, ZSTD_c_compressionLevel, STORE_LEVEL);
-	ZSTD_CCtx_setParameter(tls_cctx, ZSTD_c_checksumFlag, 0);
-	return tls_cctx;
 }
 
 errint_t cfs_store_put(struct cfs_store *s, const void *data, size_t len,

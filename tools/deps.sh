@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what condafs needs to build and to run its tests on Debian 12.
+# Idempotent: does nothing when everything is already there.
+set -euo pipefail
+
+pkgs=(
+  # build
+  meson ninja-build pkg-config gcc
+  libfuse3-dev libarchive-dev libzstd-dev libsqlite3-dev libcurl4-openssl-dev
+  libjansson-dev libyaml-dev libssl-dev
+  # run
+  fuse3
+  # tests and benchmarks
+  python3 conda-package-handling zstd bzip2 nginx bubblewrap
+  squashfuse squashfs-tools util-linux procps
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "condafs: installing ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

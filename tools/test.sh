@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds condafs and runs its test suite (installing dependencies first).
+# usage: tools/test.sh [BUILDDIR] [extra meson test args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash tools/deps.sh
+build=${1:-build}
+shift || true
+[ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
+ninja -C "$build"
+rc=0
+meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || rc=$?
+python3 tools/test-summary.py "$build/meson-logs/testlog.json"
+exit $rc
