@@ -189,14 +189,20 @@ static int64_t package_mtime(struct pkg_ctx *c)
 static char *entry_point_script(struct pkg_ctx *c, const char *module, const char *func)
 {
 	cleanup_free char *first = cfs_xstrndup(func, strcspn(func, "."));
-	cleanup_free char *shebang = cfs_xasprintf("#!%s/bin/python%s", c->opts->prefix,
-						     c->opts->python_xy);
+	cleanup_free char *python = cfs_xasprintf("%s/bin/python%s", c->opts->prefix,
+						    c->opts->python_xy);
+	cleanup_free char *shebang = cfs_xasprintf("#!%s\n", python);
 
-	if (strlen(shebang) > CFS_SHEBANG_MAX || strchr(c->opts->prefix, ' ')) {
+	/*
+	 * conda's generate_shebang_for_entry_point: a line the kernel would cut
+	 * (over 127 bytes with its newline) or a path with a space becomes a
+	 * /bin/sh trampoline that execs the exact interpreter.
+	 */
+	if (strlen(shebang) > CFS_SHEBANG_MAX || strchr(python, ' ')) {
 		free(shebang);
-		shebang = cfs_xasprintf("#!/usr/bin/env python%s", c->opts->python_xy);
+		shebang = cfs_xasprintf("#!/bin/sh\n'''exec' \"%s\" \"$0\" \"$@\" #'''\n", python);
 	}
-	return cfs_xasprintf("%s\n"
+	return cfs_xasprintf("%s"
 			     "# -*- coding: utf-8 -*-\n"
 			     "import re\n"
 			     "import sys\n"

@@ -282,7 +282,7 @@ static errint_t explicit_package(struct lock_ctx *c, int line, const char *text)
 		p->has_sha256 = cfs_unhex(sha, p->sha256, CFS_SHA256_LEN) == 0;
 		if (!p->has_md5 && !p->has_sha256)
 			return lerr(c, line,
-				    "bad hash fragment '#%.80s' (expected 32 hex digits for md5, or sha256:<64 hex> or 64 hex digits for sha256)",
+				    "bad hash fragment '#%.80s' (expected <32 hex> for md5, sha256:<64 hex> or <64 hex>)",
 				    frag);
 	}
 	return pkg_finish_conda(c, p);
@@ -355,6 +355,8 @@ static errint_t parse_explicit(struct lock_ctx *c, const char *data, size_t len)
 
 /* ---- conda-lock.yml ---- */
 
+#define LOCK_MAX_DEPTH 64 /* conda-lock.yml needs 4 */
+
 static void ydoc_cleanup(yaml_document_t *doc)
 {
 	yaml_document_delete(doc);
@@ -412,24 +414,70 @@ static errint_t yfield(struct lock_ctx *c, yaml_document_t *d, yaml_node_t *map,
 	return 0;
 }
 
+static int yaml_error(struct lock_ctx *c, const yaml_parser_t *p,
+		      const char *data, size_t len)
+{
+	int line = (int)p->problem_mark.line + 1;
+
+	if (p->error == YAML_MEMORY_ERROR)
+		return cfs_err_set(c->err, ENOMEM, "%s: out of memory", c->path);
+	if (p->error == YAML_READER_ERROR)
+		line = line_at(data, p->problem_offset < len ? p->problem_offset : len);
+	return lerr(c, line, "invalid YAML: %s%s%s", p->problem ? p->problem : "error",
+		    p->context ? ", " : "", p->context ? p->context : "");
+}
+
+/*
+ * Walks the events before building the document: libyaml's scanner slows
+ * down quadratically with nesting, and aliases would let a small file
+ * expand into any number of package entries.  conda-lock writes neither.
+ */
+static errint_t yaml_precheck(struct lock_ctx *c, yaml_parser_t *parser,
+			      const char *data, size_t len)
+{
+	yaml_event_type_t type;
+	yaml_event_t ev;
+	int depth = 0, r = 0;
+
+	do {
+		if (!yaml_parser_parse(parser, &ev))
+			return yaml_error(c, parser, data, len);
+		type = ev.type;
+		if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT)
+			depth++;
+		else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT)
+			depth--;
+		if (depth > LOCK_MAX_DEPTH)
+			r = lerr(c, (int)ev.start_mark.line + 1,
+				 "YAML nested deeper than %d levels", LOCK_MAX_DEPTH);
+		else if (type == YAML_ALIAS_EVENT)
+			r = lerr(c, (int)ev.start_mark.line + 1,
+				 "YAML aliases are not supported in lock files");
+		yaml_event_delete(&ev);
+	} while (r == 0 && type != YAML_STREAM_END_EVENT);
+	return r;
+}
+
+/* Loads the first document of data into doc, after yaml_precheck. */
 static errint_t yaml_load(struct lock_ctx *c, const char *data, size_t len,
 			  yaml_document_t *doc)
 {
 	yaml_parser_t parser;
-	int line, r = 0;
+	int r;
 
-	if (!yaml_parser_initialize(&parser))
-		return cfs_err_set(c->err, ENOMEM, "%s: out of memory", c->path);
-	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
-	if (!yaml_parser_load(&parser, doc)) {
-		line = (int)parser.problem_mark.line + 1;
-		if (parser.error == YAML_READER_ERROR)
-			line = line_at(data, parser.problem_offset < len ? parser.problem_offset : len);
-		r = lerr(c, line, "invalid YAML: %s%s%s", parser.problem ? parser.problem : "error",
-			 parser.context ? ", " : "", parser.context ? parser.context : "");
+	for (int pass = 0; pass < 2; pass++) {
+		if (!yaml_parser_initialize(&parser))
+			return cfs_err_set(c->err, ENOMEM, "%s: out of memory", c->path);
+		yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+		if (pass == 0)
+			r = yaml_precheck(c, &parser, data, len);
+		else
+			r = yaml_parser_load(&parser, doc) ? 0 : yaml_error(c, &parser, data, len);
+		yaml_parser_delete(&parser);
+		if (r < 0)
+			return r;
 	}
-	yaml_parser_delete(&parser);
-	return r;
+	return 0;
 }
 
 static errint_t yaml_hash(struct lock_ctx *c, yaml_document_t *d,
@@ -742,23 +790,31 @@ static size_t first_pending_dep(const struct graph *dep, const bool *done,
 }
 
 /*
- * Every pending package waits on another: follow first pending dependencies
- * from start until the walk closes a cycle, and break that cycle at its
- * member that comes first in the lock.
+ * Nothing is ready: every pending package waits on another.  Walk from the
+ * earliest pending package along first pending dependencies until the walk
+ * closes a cycle, and break that cycle at its member that comes first in the
+ * lock.  The walk (path, with on_path[i] = position + 1) is kept between
+ * calls: its prefix up to the first package since done is still valid.
  */
 static size_t cycle_victim(const struct graph *dep, const bool *done,
-			   size_t *mark, size_t stamp, size_t start)
+			   size_t *path, size_t *plen, size_t *on_path, size_t first)
 {
-	size_t cur = start, best;
+	size_t k = 0, next, best;
 
-	while (mark[cur] != stamp) {
-		mark[cur] = stamp;
-		cur = first_pending_dep(dep, done, cur);
+	while (k < *plen && !done[path[k]])
+		k++;
+	for (size_t j = k; j < *plen; j++)
+		on_path[path[j]] = 0;
+	*plen = k;
+	next = k ? first_pending_dep(dep, done, path[k - 1]) : first;
+	while (!on_path[next]) {
+		path[*plen] = next;
+		on_path[next] = ++*plen;
+		next = first_pending_dep(dep, done, next);
 	}
-	best = cur;
-	for (size_t v = first_pending_dep(dep, done, cur); v != cur;
-	     v = first_pending_dep(dep, done, v))
-		best = v < best ? v : best;
+	best = next;
+	for (k = on_path[next]; k < *plen; k++)
+		best = path[k] < best ? path[k] : best;
 	return best;
 }
 
@@ -777,10 +833,11 @@ static void permute(struct pkg_list *l, const size_t *order)
 /* Stable topological sort of l: dependencies first, ties in lock order. */
 static void sort_by_deps(struct pkg_list *l)
 {
-	size_t n = l->n, k = 0, first = 0, stamp = 0;
+	size_t n = l->n, k = 0, first = 0, plen = 0;
 	struct graph dep = { 0 }, rev = { 0 };
 	cleanup_free size_t *pending = cfs_xcalloc(n, sizeof(size_t));
-	cleanup_free size_t *mark = cfs_xcalloc(n, sizeof(size_t));
+	cleanup_free size_t *path = cfs_xcalloc(n, sizeof(size_t));
+	cleanup_free size_t *on_path = cfs_xcalloc(n, sizeof(size_t));
 	cleanup_free size_t *order = cfs_xcalloc(n, sizeof(size_t));
 	cleanup_free bool *done = cfs_xcalloc(n, sizeof(bool));
 	cleanup_free size_t *heap_v = cfs_xcalloc(n, sizeof(size_t));
@@ -799,7 +856,7 @@ static void sort_by_deps(struct pkg_list *l)
 		} else {
 			while (done[first])
 				first++;
-			v = cycle_victim(&dep, done, mark, ++stamp, first);
+			v = cycle_victim(&dep, done, path, &plen, on_path, first);
 		}
 		done[v] = true;
 		order[k++] = v;
@@ -824,7 +881,7 @@ static errint_t parse_any(struct lock_ctx *c, const char *data, size_t len,
 		return lerr(c, line_at(data, (size_t)(nul - data)), "NUL byte in lock file");
 	switch (detect_format(data, len)) {
 	case FMT_EMPTY:
-		return lerr(c, 1, "empty lock file (expected a conda-lock.yml or an @EXPLICIT list)");
+		return lerr(c, 1, "empty lock file (expected conda-lock.yml or @EXPLICIT)");
 	case FMT_EXPLICIT:
 		*kind = CFS_LOCK_EXPLICIT;
 		return parse_explicit(c, data, len);

@@ -93,7 +93,7 @@ int cmd_index(int argc, char **argv)
 		case 'q': quiet++; break;
 		case 'v': verbose++; break;
 		case 'h':
-			printf(index_help, cfs_lock_host_platform(), cache);
+			printf(index_help, cfs_lock_host_platform() ? cfs_lock_host_platform() : "unknown", cache);
 			return 0;
 		default:
 			return cli_usage("index", "bad option");
@@ -106,6 +106,8 @@ int cmd_index(int argc, char **argv)
 		return cli_usage("index", "missing -o ENV.cfs");
 	if (!o.store_dir)
 		return cli_usage("index", "missing --store DIR");
+	if (!o.platform)
+		return cli_usage("index", "cannot tell this machine's conda platform; pass --platform");
 	o.mirrors = mirrors;
 	o.n_mirrors = n_mirrors;
 	o.progress = !quiet && isatty(STDERR_FILENO);

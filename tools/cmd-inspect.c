@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -388,6 +389,32 @@ static errint_t resolve_follow(struct cfs_db *db, const char *path, struct cfs_n
 			   path);
 }
 
+/* Decodes into an anonymous file first: nothing unverified reaches stdout. */
+static errint_t cat_verified(struct cfs_store *store, const uint8_t digest[CFS_SHA256_LEN],
+			     struct cfs_err *err)
+{
+	cleanup_fd int fd = memfd_create("condafs-cat", MFD_CLOEXEC);
+	char buf[1 << 16];
+	ssize_t n;
+	int r;
+
+	if (fd < 0)
+		return cfs_err_set(err, errno, "cat: %s", strerror(errno));
+	r = cfs_store_read_to_fd(store, digest, fd, err);
+	if (r < 0)
+		return r;
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return cfs_err_set(err, errno, "cat: %s", strerror(errno));
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		r = cfs_write_all(STDOUT_FILENO, buf, (size_t)n);
+		if (r < 0)
+			return cfs_err_set(err, -r, "cat: standard output: %s", strerror(-r));
+	}
+	if (n < 0)
+		return cfs_err_set(err, errno, "cat: %s", strerror(errno));
+	return 0;
+}
+
 int cmd_cat(int argc, char **argv)
 {
 	struct inspect_args a;
@@ -419,7 +446,7 @@ int cmd_cat(int argc, char **argv)
 	}
 	r = cfs_store_open(store_dir, false, &store, &err);
 	if (r == 0)
-		r = cfs_store_read_to_fd(store, n.digest, STDOUT_FILENO, &err);
+		r = cat_verified(store, n.digest, &err);
 	cfs_node_release(&n);
 	cfs_store_free(store);
 	if (r < 0)

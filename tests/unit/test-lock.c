@@ -52,11 +52,6 @@ static void parse_fails(const char *path, const char *text,
 	cfs_lock_free(lock);
 }
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-	cfs_hex(b, n, out);
-}
-
 static const struct cfs_lock_pkg *find(const struct cfs_lock *lock,
 				       const char *name)
 {
@@ -127,7 +122,7 @@ static void test_explicit_fragments(void)
 	CHECK_STR(p->subdir, "linux-64");
 	CHECK(p->category == NULL && p->depends == NULL);
 	CHECK(p->has_md5 && !p->has_sha256);
-	hex(p->md5, CFS_MD5_LEN, buf);
+	cfs_hex(p->md5, CFS_MD5_LEN, buf);
 	CHECK_STR(buf, MD5_A);
 	CHECK(p->line == 4);
 	CHECK(p->manager == CFS_MGR_CONDA);
@@ -135,7 +130,7 @@ static void test_explicit_fragments(void)
 	p = &lock->pkgs[1];
 	CHECK_STR(p->subdir, "noarch");
 	CHECK(p->has_sha256 && !p->has_md5);
-	hex(p->sha256, CFS_SHA256_LEN, buf);
+	cfs_hex(p->sha256, CFS_SHA256_LEN, buf);
 	CHECK_STR(buf, SHA_A);
 	CHECK(p->line == 6);
 
@@ -466,6 +461,10 @@ static void test_load_errors(void)
 	CHECK(cfs_lock_load(LOCKS "/does-not-exist.yml", "linux-64", &lock, &err) == -ENOENT);
 	CHECK(strstr(err.msg, "does-not-exist.yml") != NULL);
 	CHECK(lock == NULL);
+	/* The size bound is checked before the data is looked at. */
+	CHECK(cfs_lock_parse("huge.yml", "", (size_t)CFS_MAX_LOCK_BYTES + 1, "linux-64",
+			     &lock, &err) == -EFBIG);
+	CHECK(strstr(err.msg, "huge.yml: lock file is larger than 256 MiB") != NULL);
 }
 
 /* ---- corpora ---- */
@@ -564,9 +563,9 @@ static void dump_pkg(FILE *f, const struct cfs_lock_pkg *p)
 
 #define S(x) ((x) ? (x) : "(null)")
 	if (p->has_md5)
-		hex(p->md5, CFS_MD5_LEN, md5);
+		cfs_hex(p->md5, CFS_MD5_LEN, md5);
 	if (p->has_sha256)
-		hex(p->sha256, CFS_SHA256_LEN, sha);
+		cfs_hex(p->sha256, CFS_SHA256_LEN, sha);
 	fprintf(f, "%s line %d: %s %s %s\n", p->manager == CFS_MGR_PIP ? "pip" : "conda",
 		p->line, S(p->name), S(p->version), S(p->build));
 	fprintf(f, "  url %s\n  fn %s\n  channel %s\n  subdir %s\n  category %s\n",
@@ -584,7 +583,7 @@ static char *dump_lock(const struct cfs_lock *lock)
 	size_t len = 0;
 	FILE *f = open_memstream(&s, &len);
 
-	hex(lock->sha256, CFS_SHA256_LEN, sha);
+	cfs_hex(lock->sha256, CFS_SHA256_LEN, sha);
 	fprintf(f, "kind %s\nplatform %s\nsha256 %s\npackages %zu\nskipped %zu\n",
 		lock->kind == CFS_LOCK_EXPLICIT ? "explicit" : "conda-lock-v1",
 		lock->platform, sha, lock->n_pkgs, lock->n_skipped);
@@ -654,7 +653,7 @@ static void check_corpus_sha(const struct cfs_lock *lock, const char *want)
 {
 	char got[2 * CFS_SHA256_LEN + 1];
 
-	hex(lock->sha256, CFS_SHA256_LEN, got);
+	cfs_hex(lock->sha256, CFS_SHA256_LEN, got);
 	CHECK_STR(got, want);
 }
 
