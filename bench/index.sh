@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
 bash tools/deps.sh
-[ -f build/build.ninja ] || meson setup build >/dev/null
+[ -f build/build.ninja ] || meson setup build
 ninja -C build >/dev/null
 condafs=$top/build/tools/condafs
 work=$(realpath -m "${1:-/tmp/condafs-bench}")

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 top=$PWD
 
 bash tools/deps.sh
-[ -f build/build.ninja ] || meson setup build >/dev/null
+[ -f build/build.ninja ] || meson setup build
 ninja -C build >/dev/null
 condafs=$top/build/tools/condafs
 work=$(realpath -m "${1:-demo}")

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash tools/deps.sh
 build=${1:-build}
 shift || true
-[ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
+[ -f "$build/build.ninja" ] || meson setup "$build"
 ninja -C "$build"
 rc=0
 meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || rc=$?
