@@ -37,6 +37,6 @@ python3 tests/fixtures/extract.py "$condafs" "$work/env.cfs" "$work/extracted"
 bwrap --ro-bind /usr /usr --symlink usr/lib /lib --symlink usr/lib64 /lib64 \
   --symlink usr/bin /bin --ro-bind /etc /etc --proc /proc --dev /dev --tmpfs /tmp \
   --ro-bind "$work/extracted" /env --setenv PATH /env/bin:/usr/bin --unshare-net \
-  /env/bin/python3 -c 'import json, sqlite3, ssl, flask, sys; print("python", sys.version.split()[0], "from", sys.prefix, "- flask", flask.__version__ if hasattr(flask, "__version__") else "ok")'
+  /env/bin/python3 -c 'import json, sqlite3, ssl, sys, importlib.metadata as m, flask; print("python", sys.version.split()[0], "from", sys.prefix, "- flask", m.version("flask"))'
 echo
 echo "demo done: everything is in $work"
