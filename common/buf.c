@@ -82,14 +82,12 @@ errint_t cfs_buf_read_file(struct cfs_buf *b, const char *path)
 	if (fd < 0)
 		return -errno;
 	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
+		ssize_t n = cfs_read_retry(fd, chunk, sizeof(chunk));
+		if (n <= 0) {
+			if (n < 0)
+				return (int)n;
 			break;
+		}
 		int r = cfs_buf_add(b, chunk, (size_t)n);
 		if (r < 0)
 			return r;

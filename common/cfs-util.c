@@ -87,6 +87,15 @@ void cfs_err_prefix(struct cfs_err *err, const char *fmt, ...)
 	snprintf(err->msg, sizeof(err->msg), "%s: %s", pre, old);
 }
 
+ssize_t cfs_read_retry(int fd, void *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n = read(fd, buf, len);
+		if (n >= 0 || errno != EINTR)
+			return n < 0 ? -errno : n;
+	}
+}
+
 void cfs_hex(const uint8_t *in, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";

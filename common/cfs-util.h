@@ -93,6 +93,9 @@ void cfs_err_prefix(struct cfs_err *err, const char *fmt, ...)
 #define CFS_MAX_FILE_BYTES (64ull << 30)    /* any single file */
 #define CFS_MAX_PATH_BYTES 4096
 
+/* read() that retries on EINTR; returns bytes read (0 at EOF) or -errno. */
+ssize_t cfs_read_retry(int fd, void *buf, size_t len);
+
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void cfs_hex(const uint8_t *in, size_t n, char *out);
 /* Parses exactly 2n hex digits (any case); returns 0 or -EINVAL. */

@@ -51,14 +51,12 @@ errint_t cfs_hash_fd(int fd, uint8_t sha256_out[CFS_SHA256_LEN],
 	uint64_t total = 0;
 
 	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
+		ssize_t n = cfs_read_retry(fd, chunk, sizeof(chunk));
+		if (n <= 0) {
+			if (n < 0)
+				return (int)n;
 			break;
+		}
 		cfs_hash_update(s, chunk, (size_t)n);
 		if (m)
 			cfs_hash_update(m, chunk, (size_t)n);

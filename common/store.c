@@ -383,15 +383,11 @@ static errint_t decode_local(struct cfs_store *s, const uint8_t digest[CFS_SHA25
 	}
 	d = cfs_objdec_new(digest, max_size, sink, ctx);
 	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
+		ssize_t n = cfs_read_retry(fd, chunk, sizeof(chunk));
+		if (n <= 0) {
+			r = (int)n;
 			break;
 		}
-		if (n == 0)
-			break;
 		r = cfs_objdec_feed(d, chunk, (size_t)n);
 		if (r < 0)
 			break;

@@ -120,22 +120,11 @@ static errint_t add_payload(struct pkg_ctx *c)
 		if (pp->seen.kind == SEEN_NONE)
 			return cfs_err_set(c->err, EBADMSG, "%s: %s: listed in info/ but missing from "
 					   "the archive (payload stripped?)", c->label, pp->path);
-		if (pp->type == PT_SOFTLINK) {
-			if (pp->seen.kind != SEEN_SYMLINK)
-				return cfs_err_set(c->err, EBADMSG, "%s: %s: paths.json lists a softlink "
-						   "but the archive holds a regular file", c->label, pp->path);
-			if (!pp->seen.link || !*pp->seen.link)
-				return cfs_err_set(c->err, EBADMSG, "%s: %s: symlink with an empty target",
-						   c->label, pp->path);
-			e = cfs_package_add_entry(c->out, dest, S_IFLNK | 0777);
-			e->target = cfs_xstrdup(pp->seen.link);
-			e->size = strlen(e->target);
-			e->mtime = pp->seen.mtime;
-			e->mtime_nsec = pp->seen.mtime_nsec;
-			continue;
-		}
+		if (pp->type == PT_SOFTLINK && pp->seen.kind != SEEN_SYMLINK)
+			return cfs_err_set(c->err, EBADMSG, "%s: %s: paths.json lists a softlink "
+					   "but the archive holds a regular file", c->label, pp->path);
 		/* Old packages list symlinks in info/files like files. */
-		if (pp->seen.kind == SEEN_SYMLINK && !c->seen_paths) {
+		if (pp->type == PT_SOFTLINK || (pp->seen.kind == SEEN_SYMLINK && !c->seen_paths)) {
 			if (!pp->seen.link || !*pp->seen.link)
 				return cfs_err_set(c->err, EBADMSG, "%s: %s: symlink with an empty target",
 						   c->label, pp->path);
