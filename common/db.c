@@ -10,7 +10,7 @@ struct cfs_db {
 	sqlite3 *h;
 	char *path;
 	bool writing;
-	sqlite3_stmt *ins_meta, *ins_pkg, *ins_node, *ins_obj;
+	sqlite3_stmt *ins_meta, *ins_pkg, *ins_node, *ins_obj, *ins_rule;
 	sqlite3_stmt *get_node, *lookup, *children;
 };
 
@@ -49,7 +49,15 @@ static const char schema_sql[] =
 	"  mtime_nsec INTEGER NOT NULL,\n"
 	"  digest BLOB,\n"
 	"  target TEXT,\n"
-	"  package INTEGER\n"
+	"  package INTEGER,\n"
+	"  rule INTEGER,\n" /* rules.id of the deciding prune rule */
+	"  pruned INTEGER NOT NULL DEFAULT 0\n"
+	");\n"
+	"CREATE TABLE rules (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  origin TEXT NOT NULL,\n"
+	"  text TEXT NOT NULL,\n"
+	"  keep INTEGER NOT NULL\n"
 	");\n"
 	"CREATE TABLE objects (\n"
 	"  digest BLOB PRIMARY KEY,\n"
@@ -107,7 +115,8 @@ errint_t cfs_db_create(const char *path, struct cfs_db **out, struct cfs_err *er
 	if (prepare(db, "INSERT OR REPLACE INTO meta VALUES (?, ?)", &db->ins_meta) ||
 	    prepare(db, "INSERT INTO packages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 		    &db->ins_pkg) ||
-	    prepare(db, "INSERT INTO nodes VALUES (?,?,?,?,?,?,?,?,?,?)", &db->ins_node) ||
+	    prepare(db, "INSERT INTO nodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", &db->ins_node) ||
+	    prepare(db, "INSERT INTO rules VALUES (?,?,?,?)", &db->ins_rule) ||
 	    prepare(db, "INSERT OR IGNORE INTO objects VALUES (?,?,?)", &db->ins_obj))
 		goto fail;
 	snprintf(version, sizeof(version), "%d", CFS_INDEX_VERSION);
@@ -175,6 +184,22 @@ errint_t cfs_db_add_node(struct cfs_db *db, const struct cfs_node *n)
 		sqlite3_bind_int64(st, 10, n->package);
 	else
 		sqlite3_bind_null(st, 10);
+	if (n->rule)
+		sqlite3_bind_int64(st, 11, n->rule);
+	else
+		sqlite3_bind_null(st, 11);
+	sqlite3_bind_int(st, 12, n->pruned);
+	return step_done(db, st);
+}
+
+errint_t cfs_db_add_rule(struct cfs_db *db, int64_t id, const char *origin, const char *text,
+			 bool keep)
+{
+	sqlite3_stmt *st = db->ins_rule;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, origin, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, keep);
 	return step_done(db, st);
 }
 
@@ -244,11 +269,11 @@ errint_t cfs_db_open(const char *path, struct cfs_db **out, struct cfs_err *err)
 				   path, ver ? ver : "?", CFS_INDEX_VERSION);
 	}
 	if (prepare(db, "SELECT ino, parent, name, mode, size, mtime, mtime_nsec, digest, target,"
-		    " package FROM nodes WHERE ino = ?", &db->get_node) ||
+		    " package, rule, pruned FROM nodes WHERE ino = ?", &db->get_node) ||
 	    prepare(db, "SELECT ino, parent, name, mode, size, mtime, mtime_nsec, digest, target,"
-		    " package FROM nodes WHERE parent = ? AND name = ?", &db->lookup) ||
+		    " package, rule, pruned FROM nodes WHERE parent = ? AND name = ?", &db->lookup) ||
 	    prepare(db, "SELECT ino, parent, name, mode, size, mtime, mtime_nsec, digest, target,"
-		    " package FROM nodes WHERE parent = ? ORDER BY name", &db->children)) {
+		    " package, rule, pruned FROM nodes WHERE parent = ? ORDER BY name", &db->children)) {
 		r = db_err(db, err, "not a condafs index");
 		cfs_db_close(db);
 		return r;
@@ -262,7 +287,7 @@ void cfs_db_close(struct cfs_db *db)
 	if (!db)
 		return;
 	sqlite3_stmt *stmts[] = { db->ins_meta, db->ins_pkg, db->ins_node, db->ins_obj,
-				  db->get_node, db->lookup, db->children };
+				  db->ins_rule, db->get_node, db->lookup, db->children };
 	for (size_t i = 0; i < CFS_ARRAY_SIZE(stmts); i++)
 		sqlite3_finalize(stmts[i]);
 	sqlite3_close(db->h);
@@ -316,6 +341,8 @@ static void row_to_node(sqlite3_stmt *st, struct cfs_node *n)
 	if (sqlite3_column_type(st, 8) != SQLITE_NULL)
 		n->target = cfs_xstrdup((const char *)sqlite3_column_text(st, 8));
 	n->package = sqlite3_column_int64(st, 9);
+	n->rule = sqlite3_column_int64(st, 10);
+	n->pruned = sqlite3_column_int(st, 11) != 0;
 }
 
 static errint_t one_row(sqlite3_stmt *st, struct cfs_node *n)
@@ -375,7 +402,7 @@ errint_t cfs_db_foreach_child(struct cfs_db *db, uint64_t dir, cfs_node_fn fn, v
 
 	if (sqlite3_prepare_v2(db->h,
 			       "SELECT ino, parent, name, mode, size, mtime, mtime_nsec, digest,"
-			       " target, package FROM nodes WHERE parent = ? ORDER BY name",
+			       " target, package, rule, pruned FROM nodes WHERE parent = ? ORDER BY name",
 			       -1, &st, NULL))
 		return -EIO;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)dir);
@@ -436,6 +463,25 @@ errint_t cfs_db_foreach_package(struct cfs_db *db, cfs_package_fn fn, void *ctx)
 	return r;
 }
 
+errint_t cfs_db_get_rule(struct cfs_db *db, int64_t id, char **origin, char **text, bool *keep)
+{
+	sqlite3_stmt *st;
+	int r = -ENOENT;
+
+	if (sqlite3_prepare_v2(db->h, "SELECT origin, text, keep FROM rules WHERE id = ?", -1, &st,
+			       NULL))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*origin = cfs_xstrdup((const char *)sqlite3_column_text(st, 0));
+		*text = cfs_xstrdup((const char *)sqlite3_column_text(st, 1));
+		*keep = sqlite3_column_int(st, 2) != 0;
+		r = 0;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
 char *cfs_db_package_name(struct cfs_db *db, int64_t id)
 {
 	sqlite3_stmt *st;
@@ -468,10 +514,12 @@ errint_t cfs_db_stats(struct cfs_db *db, struct cfs_db_stats *st)
 	memset(st, 0, sizeof(*st));
 	st->packages = scalar(db, "SELECT count(*) FROM packages WHERE status = 'installed'");
 	st->skipped_packages = scalar(db, "SELECT count(*) FROM packages WHERE status != 'installed'");
-	st->files = scalar(db, "SELECT count(*) FROM nodes WHERE (mode & 61440) = 32768");
-	st->dirs = scalar(db, "SELECT count(*) FROM nodes WHERE (mode & 61440) = 16384");
-	st->symlinks = scalar(db, "SELECT count(*) FROM nodes WHERE (mode & 61440) = 40960");
-	st->bytes = scalar(db, "SELECT total(size) FROM nodes WHERE (mode & 61440) = 32768");
+	st->files = scalar(db, "SELECT count(*) FROM nodes WHERE (mode & 61440) = 32768 AND NOT pruned");
+	st->dirs = scalar(db, "SELECT count(*) FROM nodes WHERE (mode & 61440) = 16384 AND NOT pruned");
+	st->symlinks = scalar(db, "SELECT count(*) FROM nodes WHERE (mode & 61440) = 40960 AND NOT pruned");
+	st->bytes = scalar(db, "SELECT total(size) FROM nodes WHERE (mode & 61440) = 32768 AND NOT pruned");
+	st->pruned_files = scalar(db, "SELECT count(*) FROM nodes WHERE (mode & 61440) != 16384 AND pruned");
+	st->pruned_bytes = scalar(db, "SELECT total(size) FROM nodes WHERE (mode & 61440) = 32768 AND pruned");
 	st->objects = scalar(db, "SELECT count(*) FROM objects");
 	st->object_bytes = scalar(db, "SELECT total(size) FROM objects");
 	st->stored_bytes = scalar(db, "SELECT total(csize) FROM objects");

@@ -14,8 +14,9 @@
 /*
  * Index format version history:
  *   1 - meta, packages, nodes, objects tables.
+ *   2 - prune policies: rules table, nodes.rule and nodes.pruned (tombstones).
  */
-#define CFS_INDEX_VERSION 1
+#define CFS_INDEX_VERSION 2
 #define CFS_ROOT_INO 1
 
 struct cfs_db;
@@ -32,6 +33,8 @@ struct cfs_node {
 	uint8_t digest[CFS_SHA256_LEN];
 	char *target;     /* symlinks */
 	int64_t package;  /* packages.id, 0 if none (implicit directories) */
+	int64_t rule;     /* rules.id of the prune rule that decided it, 0 if none */
+	bool pruned;      /* a tombstone: not part of the served environment */
 };
 
 /* Frees name and target. */
@@ -53,6 +56,9 @@ errint_t cfs_db_set_meta(struct cfs_db *db, const char *key, const char *value);
 errint_t cfs_db_add_package(struct cfs_db *db, const struct cfs_db_package *p);
 /* n->ino must be set by the caller; inos are dense from CFS_ROOT_INO. */
 errint_t cfs_db_add_node(struct cfs_db *db, const struct cfs_node *n);
+/* A prune rule that nodes refer to by id (from 1); keep: a keep rule. */
+errint_t cfs_db_add_rule(struct cfs_db *db, int64_t id, const char *origin, const char *text,
+			 bool keep);
 errint_t cfs_db_add_object(struct cfs_db *db, const uint8_t digest[CFS_SHA256_LEN],
 			   uint64_t size, uint64_t csize);
 /* Commits, builds indexes and checkpoints; the file is then complete. */
@@ -79,13 +85,17 @@ errint_t cfs_db_foreach_child(struct cfs_db *db, uint64_t dir, cfs_node_fn fn, v
 
 typedef int (*cfs_package_fn)(void *ctx, const struct cfs_db_package *p);
 errint_t cfs_db_foreach_package(struct cfs_db *db, cfs_package_fn fn, void *ctx);
+/* Origin ("my.policy:3", "preset:devel:2") and text of rule id (caller frees both). */
+errint_t cfs_db_get_rule(struct cfs_db *db, int64_t id, char **origin, char **text, bool *keep);
 /* Name of package id (caller frees), or NULL. */
 char *cfs_db_package_name(struct cfs_db *db, int64_t id);
 
 struct cfs_db_stats {
 	uint64_t packages, skipped_packages;
-	uint64_t files, dirs, symlinks;
-	uint64_t bytes;         /* sum of regular file sizes */
+	uint64_t files, dirs, symlinks; /* served: not pruned */
+	uint64_t bytes;         /* sum of served regular file sizes */
+	uint64_t pruned_files;  /* tombstones: files and symlinks */
+	uint64_t pruned_bytes;
 	uint64_t objects;       /* distinct contents */
 	uint64_t object_bytes;  /* their uncompressed sizes */
 	uint64_t stored_bytes;  /* their compressed sizes */

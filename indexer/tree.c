@@ -18,6 +18,9 @@ struct tnode {
 	const char *pkg_label;
 	bool implicit;   /* a directory no package listed */
 	uint64_t ino;
+	int64_t rule;
+	bool pruned;
+	bool has_kept_child;
 };
 
 struct cfs_tree {
@@ -26,6 +29,8 @@ struct cfs_tree {
 	/* open addressing: path → index + 1 */
 	uint32_t *slots;
 	size_t nslots;
+	cfs_prune_fn prune;
+	void *prune_ctx;
 };
 
 static uint64_t hash_str(const char *s)
@@ -84,6 +89,37 @@ static struct tnode *insert(struct cfs_tree *t, const char *path)
 		h = (h + 1) & (t->nslots - 1);
 	t->slots[h] = (uint32_t)++t->n;
 	return n;
+}
+
+static char *parent_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? cfs_xstrndup(path, (size_t)(slash - path)) : cfs_xstrdup("");
+}
+
+void cfs_tree_set_prune(struct cfs_tree *t, cfs_prune_fn fn, void *ctx)
+{
+	t->prune = fn;
+	t->prune_ctx = ctx;
+}
+
+/* Decides every node; directories bottom-up (children sort after parents). */
+static void apply_prune(struct cfs_tree *t)
+{
+	for (size_t i = 1; i < t->n; i++) {
+		struct tnode *n = &t->nodes[i];
+		n->rule = t->prune(t->prune_ctx, n->path, n->pkg, &n->pruned);
+	}
+	for (size_t i = t->n; i-- > 1;) {
+		struct tnode *n = &t->nodes[i];
+		cleanup_free char *parent = parent_of(n->path);
+		struct tnode *pn = find(t, parent);
+
+		if (S_ISDIR(n->mode) && n->has_kept_child)
+			n->pruned = false;
+		if (!n->pruned)
+			pn->has_kept_child = true;
+	}
 }
 
 struct cfs_tree *cfs_tree_new(void)
@@ -186,12 +222,6 @@ static int cmp_tree_path(const void *a, const void *b)
 	}
 }
 
-static char *parent_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	return slash ? cfs_xstrndup(path, (size_t)(slash - path)) : cfs_xstrdup("");
-}
-
 errint_t cfs_tree_write(struct cfs_tree *t, struct cfs_db *db, struct cfs_err *err)
 {
 	int r;
@@ -223,6 +253,9 @@ errint_t cfs_tree_write(struct cfs_tree *t, struct cfs_db *db, struct cfs_err *e
 	t->nslots /= 2;
 	rehash(t);
 
+	if (t->prune)
+		apply_prune(t);
+
 	/* Directories without an mtime of their own take their newest child's. */
 	for (size_t i = t->n; i-- > 1;) {
 		struct tnode *n = &t->nodes[i];
@@ -245,6 +278,8 @@ errint_t cfs_tree_write(struct cfs_tree *t, struct cfs_db *db, struct cfs_err *e
 			.has_digest = S_ISREG(n->mode),
 			.target = n->target,
 			.package = n->pkg,
+			.rule = n->rule,
+			.pruned = n->pruned,
 		};
 		if (i > 0) {
 			cleanup_free char *parent = parent_of(n->path);

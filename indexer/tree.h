@@ -30,9 +30,18 @@ errint_t cfs_tree_add_file(struct cfs_tree *t, const char *path, uint32_t perm,
 			   uint64_t size, uint64_t csize, struct cfs_err *err);
 
 /*
+ * Decides whether path (owned by package pkg, 0 for none) is pruned: returns
+ * the id of the deciding rule (0: no rule) and sets *prune.
+ */
+typedef int64_t (*cfs_prune_fn)(void *ctx, const char *path, int64_t pkg, bool *prune);
+void cfs_tree_set_prune(struct cfs_tree *t, cfs_prune_fn fn, void *ctx);
+
+/*
  * Creates missing parent directories, checks that every parent is a
  * directory, assigns inode numbers (root = 1, then sorted by path) and
- * writes nodes and objects to db.
+ * writes nodes and objects to db.  With a prune function, each node records
+ * its deciding rule; a directory is a tombstone only if its own rule prunes
+ * it and nothing below it is kept.
  */
 errint_t cfs_tree_write(struct cfs_tree *t, struct cfs_db *db, struct cfs_err *err);
 

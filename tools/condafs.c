@@ -16,6 +16,7 @@ static const struct cfs_command commands[] = {
 	{ "info", cmd_info, "show an index's packages, files and sizes" },
 	{ "ls", cmd_ls, "list files inside an index, like ls -l" },
 	{ "cat", cmd_cat, "write a file of an index to standard output" },
+	{ "du", cmd_du, "show kept and pruned files and bytes by package, rule or directory" },
 	{ "mount", cmd_mount, "serve an index read-only with FUSE, fetching files on first open" },
 	{ "umount", cmd_umount, "unmount a condafs mount" },
 	{ "stats", cmd_stats, "show a live mount's counters" },
