@@ -21,7 +21,7 @@ static void db_closep(struct cfs_db **db)
 
 /* Parses "-h/--help" and "--json" style flags shared by the inspect commands. */
 struct inspect_args {
-	bool json, recursive;
+	bool json, recursive, all;
 	const char *store;
 	int first; /* index of the first positional argument */
 };
@@ -32,6 +32,7 @@ static int parse_inspect(const char *cmd, const char *help, int argc, char **arg
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'J' },
 		{ "recursive", no_argument, NULL, 'R' },
+		{ "all", no_argument, NULL, 'a' },
 		{ "store", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -40,8 +41,9 @@ static int parse_inspect(const char *cmd, const char *help, int argc, char **arg
 
 	memset(a, 0, sizeof(*a));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "Rs:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "aRs:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'a': a->all = true; break;
 		case 'J': a->json = true; break;
 		case 'R': a->recursive = true; break;
 		case 's': a->store = optarg; break;
@@ -123,6 +125,8 @@ int cmd_info(int argc, char **argv)
 		json_object_set_new(o, "directories", json_integer((json_int_t)st.dirs));
 		json_object_set_new(o, "symlinks", json_integer((json_int_t)st.symlinks));
 		json_object_set_new(o, "bytes", json_integer((json_int_t)st.bytes));
+		json_object_set_new(o, "pruned_files", json_integer((json_int_t)st.pruned_files));
+		json_object_set_new(o, "pruned_bytes", json_integer((json_int_t)st.pruned_bytes));
 		json_object_set_new(o, "objects", json_integer((json_int_t)st.objects));
 		json_object_set_new(o, "object_bytes", json_integer((json_int_t)st.object_bytes));
 		json_object_set_new(o, "stored_bytes", json_integer((json_int_t)st.stored_bytes));
@@ -149,6 +153,11 @@ int cmd_info(int argc, char **argv)
 		printf("files:     %llu files (%s), %llu directories, %llu symlinks\n",
 		       (unsigned long long)st.files, b1, (unsigned long long)st.dirs,
 		       (unsigned long long)st.symlinks);
+		if (st.pruned_files) {
+			cfs_format_size(st.pruned_bytes, b1, sizeof(b1));
+			printf("pruned:    %llu files and symlinks (%s), see condafs du --by rule\n",
+			       (unsigned long long)st.pruned_files, b1);
+		}
 		cfs_format_size(st.object_bytes, b2, sizeof(b2));
 		cfs_format_size(st.stored_bytes, b3, sizeof(b3));
 		printf("objects:   %llu distinct contents, %s, %s in the store (zstd)\n",
@@ -171,13 +180,14 @@ static const char ls_help[] =
 	"\n"
 	"Options:\n"
 	"  -R, --recursive   list everything below PATH, as paths relative to the prefix\n"
+	"  -a, --all         also list paths removed by prune rules (marked 'pruned')\n"
 	"      --json        one JSON object per line: path, type, mode, size, mtime,\n"
-	"                    mtime_nsec, digest, target, package\n"
+	"                    mtime_nsec, digest, target, package, pruned\n"
 	"  -h, --help        show this help\n";
 
 struct ls_ctx {
 	struct cfs_db *db;
-	bool json, recursive;
+	bool json, recursive, all;
 	char *base; /* path of the directory being listed, "" for the root */
 	char **pkg_names;
 	size_t n_pkg_names;
@@ -225,6 +235,7 @@ static void print_node(struct ls_ctx *c, const struct cfs_node *n, const char *p
 		json_object_set_new(o, "target", n->target ? json_string(n->target) : json_null());
 		const char *pkg = pkg_name(c, n->package);
 		json_object_set_new(o, "package", pkg ? json_string(pkg) : json_null());
+		json_object_set_new(o, "pruned", json_boolean(n->pruned));
 		json_dumpf(o, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
 		putchar('\n');
 		json_decref(o);
@@ -236,15 +247,18 @@ static void print_node(struct ls_ctx *c, const struct cfs_node *n, const char *p
 	mode_string(n->mode, m);
 	if (gmtime_r(&t, &tm))
 		strftime(date, sizeof(date), "%Y-%m-%d %H:%M", &tm);
-	printf("%s %10llu %s %s%s%s\n", m, (unsigned long long)n->size, date, path,
-	       n->target ? " -> " : "", n->target ? n->target : "");
+	printf("%s %10llu %s %s%s%s%s\n", m, (unsigned long long)n->size, date, path,
+	       n->target ? " -> " : "", n->target ? n->target : "", n->pruned ? "  (pruned)" : "");
 }
 
 static int ls_child(void *ctx, const struct cfs_node *n)
 {
 	struct ls_ctx *c = ctx;
-	cleanup_free char *path = *c->base ? cfs_xasprintf("%s/%s", c->base, n->name)
-					   : cfs_xstrdup(n->name);
+	cleanup_free char *path = NULL;
+
+	if (n->pruned && !c->all)
+		return 0;
+	path = *c->base ? cfs_xasprintf("%s/%s", c->base, n->name) : cfs_xstrdup(n->name);
 
 	print_node(c, n, c->recursive ? path : n->name);
 	if (c->recursive && S_ISDIR(n->mode)) {
@@ -292,7 +306,7 @@ int cmd_ls(int argc, char **argv)
 		fprintf(stderr, "condafs: %s: %s: %s\n", argv[a.first], path, strerror(-r));
 		return 1;
 	}
-	struct ls_ctx c = { .db = db, .json = a.json, .recursive = a.recursive };
+	struct ls_ctx c = { .db = db, .json = a.json, .recursive = a.recursive, .all = a.all };
 	cleanup_free char *base = cfs_xstrdup(path);
 	size_t len = strlen(base);
 	while (len && base[len - 1] == '/')
