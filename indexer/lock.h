@@ -20,15 +20,26 @@ enum cfs_lock_manager {
 	CFS_MGR_PIP,
 };
 
+/*
+ * One package.  All strings belong to the struct cfs_lock that holds it.
+ * A conda-lock.yml entry may lack any key: then name and version are NULL
+ * unless the URL's file name supplies them, and url and fn are NULL (the
+ * indexer reports a missing URL).  Conda packages of an explicit file
+ * always have name, version, build, url and fn; its "# pip" entries have a
+ * name, url and fn but no version.
+ */
 struct cfs_lock_pkg {
-	char *name;     /* from the lock, or parsed from the file name */
+	char *name;     /* from the lock, or parsed from the file name; may be NULL */
 	char *version;  /* idem */
-	char *build;    /* parsed from the file name (lock entries have none) */
-	char *url;      /* as written in the lock (a URL or a local path) */
-	char *fn;       /* the URL's last component, e.g. zlib-1.2.13-h1_0.conda */
-	char *channel;  /* URL up to the subdir, e.g. https://conda.anaconda.org/conda-forge; may be "" */
-	char *subdir;   /* e.g. linux-64 or noarch; may be "" */
-	char *category; /* conda-lock category ("main"), NULL for explicit */
+	char *build;    /* parsed from the file name (lock entries have none);
+			 * NULL for pip entries and without a URL */
+	char *url;      /* as written in the lock (a URL or a local path); may be NULL */
+	char *fn;       /* the URL's last component, e.g. zlib-1.2.13-h1_0.conda;
+			 * NULL exactly when url is */
+	char *channel;  /* URL up to the subdir, e.g. https://conda.anaconda.org/conda-forge;
+			 * never NULL, may be "" (always "" for pip entries) */
+	char *subdir;   /* e.g. linux-64 or noarch; never NULL, may be "" (idem) */
+	char *category; /* conda-lock category ("main"); NULL for explicit or when absent */
 	bool has_sha256;
 	bool has_md5;
 	uint8_t sha256[CFS_SHA256_LEN];
@@ -71,27 +82,39 @@ struct cfs_lock {
  * sha256.  "# pip name @ url#sha256=..." comments become skipped entries.
  *
  * On error returns -EINVAL (or -errno for I/O) and fills err with one line
- * "<path>:<line>: <what was wrong>".
+ * "<path>:<line>: <what was wrong>".  Also -EFBIG for a lock larger than
+ * CFS_MAX_LOCK_BYTES and -ENOMEM if libyaml runs out of memory; for those
+ * and for I/O errors the message is "<path>: <what>" without a line.
  * On success *out is owned by the caller: free with cfs_lock_free().
  */
 errint_t cfs_lock_load(const char *path, const char *platform,
 		       struct cfs_lock **out, struct cfs_err *err);
 
-/* Same, from a buffer; path is used only in messages. */
+/*
+ * Same, from a buffer (which need not be NUL-terminated; a NUL byte in it
+ * is an error); path is used only in messages and may be NULL.
+ */
 errint_t cfs_lock_parse(const char *path, const char *data, size_t len,
 			const char *platform, struct cfs_lock **out,
 			struct cfs_err *err);
 
+/* Frees lock and everything it holds; NULL is allowed. */
 void cfs_lock_free(struct cfs_lock *lock);
 
 /*
  * Splits a package file name "name-version-build.conda" or ".tar.bz2" into
- * its parts (caller frees each).  Returns -EINVAL if fn is not of that form.
+ * its parts (caller frees each).  Any of name, version and build may be NULL
+ * to skip that part.  Returns -EINVAL if fn is not of that form; then
+ * nothing is allocated or written.
  */
 errint_t cfs_lock_split_fn(const char *fn, char **name, char **version,
 			   char **build);
 
-/* The platform of the running machine, e.g. "linux-64", "linux-aarch64". */
+/*
+ * The platform of the running machine, e.g. "linux-64", "linux-aarch64": a
+ * static string, not to be freed.  NULL for a machine condafs does not know
+ * (and on systems other than Linux).
+ */
 const char *cfs_lock_host_platform(void);
 
 #endif

@@ -50,6 +50,9 @@ errint_t pkg_info_entry(struct pkg_ctx *c, struct archive *a, struct archive_ent
 
 	if (!b || archive_entry_filetype(ae) != AE_IFREG)
 		return 0;
+	if (*seen)
+		return cfs_err_set(c->err, EBADMSG, "%s: %s: appears twice in the archive",
+				   c->label, name);
 	cfs_buf_init(b, CFS_MAX_JSON_BYTES);
 	cfs_buf_add(b, "", 0);
 	while ((n = archive_read_data(a, chunk, sizeof(chunk))) > 0) {

@@ -12,7 +12,9 @@ pkgs=(
   fuse3
   # tests and benchmarks
   python3 conda-package-handling zstd bzip2 nginx bubblewrap
-  squashfuse squashfs-tools util-linux procps
+  squashfuse squashfs-tools util-linux procps strace
+  # fuzzing (CI runs each harness for a bounded time)
+  clang libclang-rt-14-dev
 )
 
 missing=()
