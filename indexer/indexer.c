@@ -16,6 +16,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "package.h"
+#include "policy.h"
 #include "store.h"
 #include "tree.h"
 
@@ -191,6 +192,101 @@ static int64_t build_time(void)
 	return (int64_t)time(NULL);
 }
 
+/* ---- prune policy ---- */
+
+struct prune_ctx {
+	const struct cfs_policy *policy;
+	const struct cfs_package *pkgs;
+	const struct cfs_policy_rule **sorted; /* rule pointers, sorted, for ids */
+	size_t n_rules;
+};
+
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (const void *const *)a, y = (uintptr_t) * (const void *const *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* rules.id of rule: its position in the policy, from 1. */
+static int64_t rule_id(const struct prune_ctx *pc, const struct cfs_policy_rule *rule)
+{
+	const struct cfs_policy_rule **hit = bsearch(&rule, pc->sorted, pc->n_rules,
+						      sizeof(*pc->sorted), cmp_ptr);
+	/* sorted[] holds positions in its second half. */
+	return hit ? (int64_t)(uintptr_t)pc->sorted[pc->n_rules + (size_t)(hit - pc->sorted)] : 0;
+}
+
+static int64_t prune_path(void *ctx, const char *path, int64_t pkg, bool *prune)
+{
+	const struct prune_ctx *pc = ctx;
+	const struct cfs_policy_rule *rule =
+		cfs_policy_match(pc->policy, path, pkg > 0 ? pc->pkgs[pkg - 1].name : NULL);
+
+	*prune = rule && !rule->keep;
+	return rule ? rule_id(pc, rule) : 0;
+}
+
+static void prune_ctx_init(struct prune_ctx *pc, const struct cfs_policy *policy,
+			   const struct cfs_package *pkgs)
+{
+	size_t n = cfs_policy_n_rules(policy);
+	struct {
+		const struct cfs_policy_rule *rule;
+		size_t pos;
+	} *pairs = cfs_xcalloc(n, sizeof(*pairs));
+
+	pc->policy = policy;
+	pc->pkgs = pkgs;
+	pc->n_rules = n;
+	for (size_t i = 0; i < n; i++) {
+		pairs[i].rule = cfs_policy_rule_at(policy, i);
+		pairs[i].pos = i + 1;
+	}
+	qsort(pairs, n, sizeof(*pairs), cmp_ptr);
+	pc->sorted = cfs_xcalloc(2 * n, sizeof(*pc->sorted));
+	for (size_t i = 0; i < n; i++) {
+		pc->sorted[i] = pairs[i].rule;
+		pc->sorted[n + i] = (const void *)(uintptr_t)pairs[i].pos;
+	}
+	free(pairs);
+}
+
+static errint_t load_policy(const struct cfs_index_opts *o, const struct cfs_lock *lock,
+			    struct cfs_policy **out, struct cfs_err *err)
+{
+	struct cfs_policy *p = cfs_policy_new();
+	const char **names;
+	int r = 0;
+
+	for (size_t i = 0; i < o->n_policy && r == 0; i++) {
+		if (strncmp(o->policy[i], "preset:", 7) == 0)
+			r = cfs_policy_add_presets(p, o->policy[i] + 7, err);
+		else
+			r = cfs_policy_add_file(p, o->policy[i], err);
+	}
+	if (r < 0) {
+		cfs_policy_free(p);
+		return r;
+	}
+	names = cfs_xcalloc(lock->n_pkgs + 1, sizeof(*names));
+	for (size_t i = 0; i < lock->n_pkgs; i++)
+		names[i] = lock->pkgs[i].name;
+	cfs_policy_check_packages(p, names, lock->n_pkgs, NULL, NULL);
+	free(names);
+	*out = p;
+	return 0;
+}
+
+static errint_t write_rules(struct cfs_db *db, const struct cfs_policy *policy)
+{
+	int r = 0;
+	for (size_t i = 0; i < cfs_policy_n_rules(policy) && r == 0; i++) {
+		const struct cfs_policy_rule *rule = cfs_policy_rule_at(policy, i);
+		r = cfs_db_add_rule(db, (int64_t)i + 1, rule->origin, rule->text, rule->keep);
+	}
+	return r;
+}
+
 static errint_t write_meta(struct cfs_db *db, const struct cfs_index_opts *o,
 			   const struct cfs_lock *lock, int64_t now)
 {
@@ -295,13 +391,18 @@ static errint_t build_tree(const struct cfs_index_opts *o, const struct cfs_lock
 
 static errint_t write_index(const struct cfs_index_opts *o, struct cfs_lock *lock,
 			    struct cfs_package *pkgs, struct cfs_store *store,
-			    const char *tmp_path, struct cfs_err *err)
+			    const struct cfs_policy *policy, const char *tmp_path,
+			    struct cfs_err *err)
 {
 	struct cfs_tree *tree = cfs_tree_new();
 	struct cfs_db *db = NULL;
+	struct prune_ctx pc;
 	int64_t now = build_time();
 	int r;
 
+	prune_ctx_init(&pc, policy, pkgs);
+	if (cfs_policy_n_rules(policy))
+		cfs_tree_set_prune(tree, prune_path, &pc);
 	r = build_tree(o, lock, pkgs, store, now, tree, err);
 	if (r == 0)
 		r = cfs_db_create(tmp_path, &db, err);
@@ -309,6 +410,8 @@ static errint_t write_index(const struct cfs_index_opts *o, struct cfs_lock *loc
 		r = write_meta(db, o, lock, now);
 		if (r == 0)
 			r = write_packages(db, lock, pkgs);
+		if (r == 0)
+			r = write_rules(db, policy);
 		if (r < 0)
 			cfs_err_set(err, -r, "%s: cannot write index", tmp_path);
 	}
@@ -318,6 +421,7 @@ static errint_t write_index(const struct cfs_index_opts *o, struct cfs_lock *loc
 		r = cfs_db_finish(db, err);
 	cfs_db_close(db);
 	cfs_tree_free(tree);
+	free(pc.sorted);
 	return r;
 }
 
@@ -359,7 +463,7 @@ static errint_t fetch_packages(const struct cfs_index_opts *o, const char *cache
 /* Writes the index under a temporary name, makes it and its objects durable, renames. */
 static errint_t publish_index(const struct cfs_index_opts *o, struct cfs_lock *lock,
 			      struct cfs_package *pkgs, struct cfs_store *store,
-			      struct cfs_err *err)
+			      const struct cfs_policy *policy, struct cfs_err *err)
 {
 	cleanup_free char *dir_copy = cfs_xstrdup(o->out_path);
 	cleanup_free char *base_copy = cfs_xstrdup(o->out_path);
@@ -368,7 +472,7 @@ static errint_t publish_index(const struct cfs_index_opts *o, struct cfs_lock *l
 	int r;
 
 	unlink(tmp_path);
-	r = write_index(o, lock, pkgs, store, tmp_path, err);
+	r = write_index(o, lock, pkgs, store, policy, tmp_path, err);
 	if (r == 0 && (r = cfs_store_sync(store)) < 0)
 		cfs_err_set(err, -r, "%s: sync failed: %s", o->store_dir, strerror(-r));
 	if (r == 0 && (r = fsync_path(tmp_path)) < 0)
@@ -391,6 +495,7 @@ errint_t cfs_index_build(const struct cfs_index_opts *o, struct cfs_index_result
 	struct cfs_store *store = NULL;
 	struct cfs_fetch_item *items = NULL;
 	struct cfs_package *pkgs = NULL;
+	struct cfs_policy *policy = NULL;
 	cleanup_free char *xy = NULL;
 	cleanup_free char *cache = o->cache_dir ? cfs_xstrdup(o->cache_dir)
 						: cfs_index_default_cache();
@@ -409,6 +514,9 @@ errint_t cfs_index_build(const struct cfs_index_opts *o, struct cfs_index_result
 	if (r == 0 && lock->n_pkgs == 0)
 		r = cfs_err_set(err, EINVAL, "%s: no conda packages for platform %s", o->lock_path,
 				lock->platform);
+	/* A bad policy is reported before any download. */
+	if (r == 0)
+		r = load_policy(o, lock, &policy, err);
 	if (r == 0)
 		r = cfs_store_open(o->store_dir, true, &store, err);
 	if (r < 0)
@@ -430,10 +538,11 @@ errint_t cfs_index_build(const struct cfs_index_opts *o, struct cfs_index_result
 	if (r < 0)
 		goto out;
 	warn_link_scripts(pkgs, lock->n_pkgs);
-	r = publish_index(o, lock, pkgs, store, err);
+	r = publish_index(o, lock, pkgs, store, policy, err);
 	if (r == 0) {
 		res->packages = lock->n_pkgs;
 		res->skipped = lock->n_skipped;
+		res->rules = cfs_policy_n_rules(policy);
 	}
 out:
 	if (pkgs)
@@ -445,6 +554,7 @@ out:
 			cfs_fetch_item_release(&items[i]);
 	free(items);
 	cfs_store_free(store);
+	cfs_policy_free(policy);
 	cfs_lock_free(lock);
 	return r;
 }

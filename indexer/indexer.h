@@ -24,10 +24,15 @@ struct cfs_index_opts {
 	bool allow_unverified;  /* packages without any hash are accepted */
 	bool progress;          /* progress lines on stderr */
 	const char *cmdline;    /* recorded in conda-meta/history */
+	/* Prune policy: in this order, later rules win.  Each item is a
+	 * policy file path, or "preset:NAME[,NAME...]". */
+	const char *const *policy;
+	size_t n_policy;
 };
 
 struct cfs_index_result {
 	size_t packages, skipped;
+	size_t rules;
 };
 
 /*

@@ -25,6 +25,8 @@ static const char index_help[] =
 	"      --cache DIR          package download cache (default: %s)\n"
 	"  -j, --jobs N             downloads and installs at once (default 4)\n"
 	"      --mirror FROM=TO     rewrite package URLs starting with FROM (repeatable)\n"
+	"      --policy FILE        prune policy file (repeatable; see condafs policy)\n"
+	"      --preset NAME[,NAME] built-in prune presets (see condafs policy list)\n"
 	"      --strict             fail on lock entries condafs cannot install (pip)\n"
 	"      --allow-unverified   accept packages that have no hash in the lock\n"
 	"  -q, --quiet              only errors\n"
@@ -42,6 +44,8 @@ int cmd_index(int argc, char **argv)
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "mirror", required_argument, NULL, 'm' },
 		{ "strict", no_argument, NULL, 'S' },
+		{ "policy", required_argument, NULL, 'L' },
+		{ "preset", required_argument, NULL, 'R' },
 		{ "allow-unverified", no_argument, NULL, 'U' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -55,6 +59,10 @@ int cmd_index(int argc, char **argv)
 	};
 	struct cfs_mirror mirrors[32];
 	size_t n_mirrors = 0;
+	/* Policy files and presets in command-line order: later ones win. */
+	const char *policy[64];
+	char *preset_args[64];
+	size_t n_policy = 0, n_presets = 0;
 	int c, verbose = 0, quiet = 0, r;
 	struct cfs_err err;
 	struct cfs_index_result res;
@@ -88,6 +96,18 @@ int cmd_index(int argc, char **argv)
 			mirrors[n_mirrors++].to = eq + 1;
 			break;
 		}
+		case 'L':
+		case 'R':
+			if (n_policy == CFS_ARRAY_SIZE(policy))
+				return cli_usage("index", "at most %zu --policy and --preset options",
+						 CFS_ARRAY_SIZE(policy));
+			if (c == 'L') {
+				policy[n_policy++] = optarg;
+			} else {
+				preset_args[n_presets] = cfs_xasprintf("preset:%s", optarg);
+				policy[n_policy++] = preset_args[n_presets++];
+			}
+			break;
 		case 'S': o.strict = true; break;
 		case 'U': o.allow_unverified = true; break;
 		case 'q': quiet++; break;
@@ -110,6 +130,8 @@ int cmd_index(int argc, char **argv)
 		return cli_usage("index", "cannot tell this machine's conda platform; pass --platform");
 	o.mirrors = mirrors;
 	o.n_mirrors = n_mirrors;
+	o.policy = policy;
+	o.n_policy = n_policy;
 	o.progress = !quiet && isatty(STDERR_FILENO);
 	cli_set_verbosity(verbose, quiet);
 
@@ -120,6 +142,8 @@ int cmd_index(int argc, char **argv)
 	o.cmdline = cmdline.data;
 	r = cfs_index_build(&o, &res, &err);
 	cfs_buf_release(&cmdline);
+	for (size_t i = 0; i < n_presets; i++)
+		free(preset_args[i]);
 	if (r < 0)
 		return cli_fail(&err);
 
@@ -135,6 +159,12 @@ int cmd_index(int argc, char **argv)
 				"(%llu objects, %s compressed) into %s\n",
 				res.packages, res.skipped, (unsigned long long)st.files, bytes,
 				(unsigned long long)st.objects, stored, o.out_path);
+			if (res.rules) {
+				cfs_format_size(st.pruned_bytes, bytes, sizeof(bytes));
+				fprintf(stderr, "condafs: %zu prune rules removed %llu files and "
+					"symlinks (%s); see condafs du %s --by rule\n", res.rules,
+					(unsigned long long)st.pruned_files, bytes, o.out_path);
+			}
 			cfs_db_close(db);
 		}
 	}
