@@ -1,21 +1,281 @@
 /* SPDX-License-Identifier: MIT */
-/* Placeholder until fs/ lands: the mount commands report that they are missing. */
-#include <stdio.h>
+/* condafs mount, umount and stats: the FUSE daemon's command line. */
+#include <getopt.h>
+#include <jansson.h>
+#include <string.h>
 
+#include "buf.h"
 #include "cli.h"
+#include "fs.h"
+#include "fsutil.h"
+#include "log.h"
+
+static const char mount_help[] =
+	"usage: condafs mount ENV.cfs MOUNTPOINT [options]\n"
+	"\n"
+	"Serves the environment described by ENV.cfs read-only at MOUNTPOINT.\n"
+	"Nothing is fetched at mount time: each file's content is fetched from the\n"
+	"store on its first open, verified, and kept in a cache shared by all\n"
+	"mounts.  Returns once the mount is ready; the daemon then runs in the\n"
+	"background, logging to syslog, until 'condafs umount MOUNTPOINT'.\n"
+	"\n"
+	"Options:\n"
+	"      --store URL|DIR        where objects come from: a directory, file://,\n"
+	"                             http:// or https:// URL (default: the index's store)\n"
+	"      --cache DIR            object cache (default: %s)\n"
+	"      --cache-size SIZE      bound on the cache, e.g. 512M, 2G (default 10G)\n"
+	"      --fetch-timeout SECS   give up on one file's fetch after SECS, all\n"
+	"                             attempts together (default %d); the open fails with EIO\n"
+	"      --fetch-retries N      extra attempts after a transient failure (default %d)\n"
+	"  -f, --foreground           stay in the foreground and log to stderr\n"
+	"      --log-file FILE        in the background, append the log to FILE, not syslog\n"
+	"  -s, --single-thread        serve one request at a time (for comparison)\n"
+	"  -o OPTS                    FUSE mount options (allow_other, ...), and\n"
+	"                             store=, cache=, cache_size=, fetch_timeout=,\n"
+	"                             fetch_retries= as for mount -t fuse.condafs\n"
+	"  -d, --debug                trace every FUSE request (implies -f)\n"
+	"  -q, --quiet                only errors\n"
+	"  -v, --verbose              more detail (twice for debug output)\n"
+	"  -h, --help                 show this help\n";
+
+static bool parse_uint(const char *s, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s || *s == '-')
+		return false;
+	v = strtoul(s, &end, 10);
+	if (*end || v > max)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+/* Takes condafs's own settings out of a -o list; the rest goes to FUSE. */
+static int parse_o(char *list, struct cfs_fs_opts *o, struct cfs_buf *fuse_opts)
+{
+	char *save = NULL;
+
+	for (char *opt = strtok_r(list, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+		char *val = strchr(opt, '=');
+		size_t klen = val ? (size_t)(val - opt) : strlen(opt);
+#define KEY(k) (klen == strlen(k) && strncmp(opt, k, klen) == 0)
+		if (val)
+			val++;
+		if (KEY("store") && val) {
+			o->store = val;
+		} else if (KEY("cache") && val) {
+			o->cache_dir = val;
+		} else if (KEY("cache_size") && val) {
+			if (cfs_parse_size(val, &o->cache_size) < 0)
+				return cli_usage("mount", "bad cache_size '%s'", val);
+		} else if (KEY("fetch_timeout") && val) {
+			if (!parse_uint(val, 86400, &o->fetch_timeout) || !o->fetch_timeout)
+				return cli_usage("mount", "bad fetch_timeout '%s'", val);
+		} else if (KEY("fetch_retries") && val) {
+			if (!parse_uint(val, 100, &o->fetch_retries))
+				return cli_usage("mount", "bad fetch_retries '%s'", val);
+		} else if (*opt) {
+			if (fuse_opts->len)
+				cfs_buf_addstr(fuse_opts, ",");
+			cfs_buf_addstr(fuse_opts, opt);
+		}
+#undef KEY
+	}
+	return -1;
+}
 
 int cmd_mount(int argc, char **argv)
 {
-	fputs("condafs: mount is not built yet\n", stderr);
-	return 1;
+	static const struct option opts[] = {
+		{ "store", required_argument, NULL, 'S' + 256 },
+		{ "cache", required_argument, NULL, 'c' },
+		{ "cache-size", required_argument, NULL, 'S' },
+		{ "fetch-timeout", required_argument, NULL, 'T' },
+		{ "fetch-retries", required_argument, NULL, 'R' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "log-file", required_argument, NULL, 'L' },
+		{ "single-thread", no_argument, NULL, '1' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct cfs_fs_opts o;
+	cleanup_buf struct cfs_buf fuse_opts;
+	cleanup_free char *default_cache = cfs_fs_default_cache_dir();
+	struct cfs_err err;
+	int c, verbose = 0, quiet = 0, r;
+
+	cfs_fs_opts_init(&o);
+	cfs_buf_init(&fuse_opts, 1 << 16);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "so:fdqvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'S' + 256: o.store = optarg; break;
+		case 'c': o.cache_dir = optarg; break;
+		case 'S':
+			if (cfs_parse_size(optarg, &o.cache_size) < 0)
+				return cli_usage("mount", "--cache-size wants a size like 512M or 2G, not '%s'",
+						 optarg);
+			break;
+		case 'T':
+			if (!parse_uint(optarg, 86400, &o.fetch_timeout) || !o.fetch_timeout)
+				return cli_usage("mount", "--fetch-timeout wants seconds, not '%s'", optarg);
+			break;
+		case 'R':
+			if (!parse_uint(optarg, 100, &o.fetch_retries))
+				return cli_usage("mount", "--fetch-retries wants a number from 0 to 100, "
+						 "not '%s'", optarg);
+			break;
+		case 'f': o.foreground = true; break;
+		case 'L': o.log_file = optarg; break;
+		case 's':
+		case '1': o.single_thread = true; break;
+		case 'd': o.debug = o.foreground = true; break;
+		case 'q': quiet++; break;
+		case 'v': verbose++; break;
+		case 'o':
+			if ((r = parse_o(optarg, &o, &fuse_opts)) >= 0)
+				return r;
+			break;
+		case 'h':
+			printf(mount_help, default_cache, CFS_FS_DEFAULT_FETCH_TIMEOUT,
+			       CFS_FS_DEFAULT_FETCH_RETRIES);
+			return 0;
+		default: return cli_usage("mount", "bad option");
+		}
+	}
+	if (optind + 2 != argc)
+		return cli_usage("mount", "expected ENV.cfs MOUNTPOINT");
+	cli_set_verbosity(o.debug ? 2 : verbose, quiet);
+	o.index = argv[optind];
+	o.mountpoint = argv[optind + 1];
+	o.fuse_opts = fuse_opts.data;
+	if (cfs_fs_mount(&o, &err) < 0)
+		return cli_fail(&err);
+	return 0;
 }
+
+static const char umount_help[] =
+	"usage: condafs umount MOUNTPOINT [-z]\n"
+	"\n"
+	"Unmounts a condafs mount; its daemon then exits.  Files that processes\n"
+	"still have open keep the mount busy unless -z is given.\n"
+	"\n"
+	"Options:\n"
+	"  -z, --lazy    detach now, finish when the last file is closed\n"
+	"  -h, --help    show this help\n";
 
 int cmd_umount(int argc, char **argv)
 {
-	return cmd_mount(argc, argv);
+	static const struct option opts[] = {
+		{ "lazy", no_argument, NULL, 'z' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct cfs_err err;
+	bool lazy = false;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "zh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'z': lazy = true; break;
+		case 'h': fputs(umount_help, stdout); return 0;
+		default: return cli_usage("umount", "bad option");
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_usage("umount", "expected MOUNTPOINT");
+	if (cfs_fs_umount(argv[optind], lazy, &err) < 0)
+		return cli_fail(&err);
+	return 0;
+}
+
+static const char stats_help[] =
+	"usage: condafs stats MOUNTPOINT [--json]\n"
+	"\n"
+	"Shows a live mount's counters: opens, cache hits and misses, objects and\n"
+	"bytes fetched from the store, bytes served, fetch errors, evictions and\n"
+	"fetch latency.  They are read from the extended attribute\n"
+	"user.condafs.stats of the mount's root, which holds the same JSON.\n"
+	"\n"
+	"Options:\n"
+	"      --json    the raw JSON object\n"
+	"  -h, --help    show this help\n";
+
+static void row_count(json_t *o, const char *label, const char *key)
+{
+	printf("%-18s %llu\n", label, (unsigned long long)json_integer_value(json_object_get(o, key)));
+}
+
+static void row_bytes(json_t *o, const char *label, const char *key)
+{
+	char b[32];
+	uint64_t v = (uint64_t)json_integer_value(json_object_get(o, key));
+
+	cfs_format_size(v, b, sizeof(b));
+	printf("%-18s %s\n", label, b);
 }
 
 int cmd_stats(int argc, char **argv)
 {
-	return cmd_mount(argc, argv);
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	cleanup_free char *text = NULL;
+	struct cfs_err err;
+	bool as_json = false;
+	json_t *o;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'J': as_json = true; break;
+		case 'h': fputs(stats_help, stdout); return 0;
+		default: return cli_usage("stats", "bad option");
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_usage("stats", "expected MOUNTPOINT");
+	if (cfs_fs_read_stats(argv[optind], &text, &err) < 0)
+		return cli_fail(&err);
+	o = json_loads(text, 0, NULL);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		fprintf(stderr, "condafs: %s: malformed stats\n", argv[optind]);
+		return 1;
+	}
+	if (as_json) {
+		json_dumpf(o, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		putchar('\n');
+	} else {
+		printf("%-18s %s\n", "store", json_string_value(json_object_get(o, "store")));
+		printf("%-18s %s\n", "cache", json_string_value(json_object_get(o, "cache")));
+		row_count(o, "daemon pid", "pid");
+		row_count(o, "uptime (s)", "uptime");
+		row_count(o, "files", "files");
+		row_count(o, "opens", "opens");
+		row_count(o, "cache hits", "cache_hits");
+		row_count(o, "cache misses", "cache_misses");
+		row_count(o, "objects fetched", "objects_fetched");
+		row_count(o, "fetch errors", "fetch_errors");
+		row_bytes(o, "bytes fetched", "bytes_fetched");
+		row_bytes(o, "bytes cached", "bytes_cached");
+		row_bytes(o, "bytes served", "bytes_served");
+		row_count(o, "open objects", "open_objects");
+		row_count(o, "evictions", "evictions");
+		row_bytes(o, "evicted", "evicted_bytes");
+		row_bytes(o, "cache size", "cache_bytes");
+		printf("%-18s %.1f ms\n", "fetch p50", json_integer_value(json_object_get(o, "fetch_p50_us")) / 1000.0);
+		printf("%-18s %.1f ms\n", "fetch p99", json_integer_value(json_object_get(o, "fetch_p99_us")) / 1000.0);
+	}
+	json_decref(o);
+	return fflush(stdout) == 0 ? 0 : 1;
 }

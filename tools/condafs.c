@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "config.h"
@@ -17,6 +18,7 @@ static const struct cfs_command commands[] = {
 	{ "ls", cmd_ls, "list files inside an index, like ls -l" },
 	{ "cat", cmd_cat, "write a file of an index to standard output" },
 	{ "du", cmd_du, "show kept and pruned files and bytes by package, rule or directory" },
+	{ "policy", cmd_policy, "list prune presets, explain which rule pruned a path" },
 	{ "mount", cmd_mount, "serve an index read-only with FUSE, fetching files on first open" },
 	{ "umount", cmd_umount, "unmount a condafs mount" },
 	{ "stats", cmd_stats, "show a live mount's counters" },
@@ -96,6 +98,9 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < CFS_ARRAY_SIZE(commands); i++)
 		if (strcmp(commands[i].name, cmd) == 0)
 			return commands[i].run(argc - 1, argv + 1);
+	/* mount -t fuse.condafs: mount.fuse3 runs "condafs ENV.cfs MOUNTPOINT -o OPTS". */
+	if (argc >= 3 && cmd[0] != '-' && access(cmd, F_OK) == 0)
+		return cmd_mount(argc, argv);
 	fprintf(stderr, "condafs: unknown command '%s' (see 'condafs help')\n", cmd);
 	return 2;
 }

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The condafs FUSE daemon: serves an index read-only, fetching each file's
+ * object from the store on first open into a shared, size-bounded cache.
+ * Design and cache layout: docs/mount.md.
+ */
+#ifndef CFS_FS_H
+#define CFS_FS_H
+
+#include "cfs-util.h"
+
+/* getxattr(2) on the mount root under this name returns the counters as JSON. */
+#define CFS_FS_STATS_XATTR "user.condafs.stats"
+
+#define CFS_FS_DEFAULT_CACHE_SIZE (10ull << 30)
+#define CFS_FS_DEFAULT_FETCH_TIMEOUT 30 /* seconds for one open, all attempts */
+#define CFS_FS_DEFAULT_FETCH_RETRIES 2  /* extra attempts after the first */
+
+struct cfs_fs_opts {
+	const char *index;      /* ENV.cfs */
+	const char *mountpoint;
+	const char *store;      /* directory, file:// or http(s):// URL; NULL: the index's */
+	const char *cache_dir;  /* NULL: cfs_fs_default_cache_dir() */
+	uint64_t cache_size;    /* bytes */
+	unsigned fetch_timeout; /* seconds */
+	unsigned fetch_retries;
+	bool foreground;        /* don't fork; log to stderr */
+	bool single_thread;     /* serve requests in one thread */
+	bool debug;             /* libfuse's request trace */
+	const char *fuse_opts;  /* extra comma-separated FUSE options, or NULL */
+	const char *log_file;   /* daemon: append the log here instead of syslog */
+};
+
+/* Sets the defaults above; the caller fills index and mountpoint. */
+void cfs_fs_opts_init(struct cfs_fs_opts *o);
+
+/*
+ * /var/cache/condafs for root, else $XDG_CACHE_HOME/condafs or
+ * ~/.cache/condafs.  Caller frees.
+ */
+char *cfs_fs_default_cache_dir(void);
+
+/*
+ * Mounts o->index at o->mountpoint and serves it until unmounted.
+ * Unless o->foreground, forks first: the parent returns 0 as soon as the
+ * child's mount is ready, or the child's one-line error; the child serves
+ * and returns 0 once unmounted (the caller then just exits).  Errors before
+ * the mount (unreadable index, bad store or cache) are returned in err.
+ */
+errint_t cfs_fs_mount(const struct cfs_fs_opts *o, struct cfs_err *err);
+
+/* Unmounts a condafs mount: umount2() as root, else fusermount3 -u. */
+errint_t cfs_fs_umount(const char *mountpoint, bool lazy, struct cfs_err *err);
+
+/* Reads a live mount's counters as JSON.  Caller frees *json. */
+errint_t cfs_fs_read_stats(const char *mountpoint, char **json, struct cfs_err *err);
+
+#endif

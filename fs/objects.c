@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Open objects.  Every open file of one content shares one struct cfs_obj:
+ * one fd on the cache file (holding the shared flock) and a reference
+ * count.  The first open of a content loads it (from the cache, or fetched
+ * from the store); concurrent opens wait for that load instead of fetching
+ * again.  A failed load leaves the table, so the next open tries again.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "fs-internal.h"
+#include "log.h"
+
+static struct cfs_obj **bucket(struct cfs_objtab *t, const uint8_t *digest)
+{
+	uint32_t h;
+
+	memcpy(&h, digest, sizeof(h));
+	return &t->buckets[h % CFS_OBJ_BUCKETS];
+}
+
+void cfs_objtab_init(struct cfs_objtab *t)
+{
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->cond, NULL);
+}
+
+void cfs_objtab_release(struct cfs_objtab *t)
+{
+	for (size_t i = 0; i < CFS_OBJ_BUCKETS; i++) {
+		struct cfs_obj *o, *next;
+		for (o = t->buckets[i]; o; o = next) {
+			next = o->next;
+			if (o->fd >= 0)
+				close(o->fd);
+			free(o);
+		}
+	}
+	pthread_mutex_destroy(&t->lock);
+	pthread_cond_destroy(&t->cond);
+}
+
+uint64_t cfs_objtab_held_unlinked(void *ctx)
+{
+	struct cfs_fs *fs = ctx;
+	struct cfs_objtab *t = &fs->objs;
+	uint64_t total = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < CFS_OBJ_BUCKETS; i++)
+		for (struct cfs_obj *o = t->buckets[i]; o; o = o->next) {
+			struct stat st;
+			if (o->state == CFS_OBJ_READY && fstat(o->fd, &st) == 0 && st.st_nlink == 0)
+				total += (uint64_t)st.st_size;
+		}
+	pthread_mutex_unlock(&t->lock);
+	return total;
+}
+
+static void unlink_from_table(struct cfs_objtab *t, struct cfs_obj *o)
+{
+	for (struct cfs_obj **p = bucket(t, o->digest); *p; p = &(*p)->next)
+		if (*p == o) {
+			*p = o->next;
+			o->next = NULL;
+			return;
+		}
+}
+
+/* Drops a reference; called with t->lock held. */
+static void unref_locked(struct cfs_objtab *t, struct cfs_obj *o)
+{
+	if (--o->refs > 0)
+		return;
+	if (o->state != CFS_OBJ_FAILED)
+		unlink_from_table(t, o);
+	if (o->fd >= 0)
+		close(o->fd);
+	t->n_open--;
+	free(o);
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Loads o's content: the cache, else the store.  Logs failures. */
+static errint_t load(struct cfs_fs *fs, uint32_t ino, struct cfs_obj *o, bool *hit)
+{
+	struct cfs_cache_tmp tmp = { .fd = -1 };
+	struct cfs_err err = { "" };
+	char path[CFS_MAX_PATH_BYTES];
+	uint64_t t0 = now_us(), wire = 0;
+	int r;
+
+	r = cfs_cache_get(fs->cache, o->digest, o->size, &o->fd);
+	*hit = r == 0;
+	if (r != -ENOENT) {
+		if (r < 0)
+			cfs_err_set(&err, -r, "cache %s: %s", cfs_cache_dir(fs->cache), strerror(-r));
+		goto done;
+	}
+	r = cfs_cache_tmp_open(fs->cache, o->digest, o->size, &tmp);
+	if (r < 0) {
+		cfs_err_set(&err, -r, "cache %s: %s", cfs_cache_dir(fs->cache), strerror(-r));
+		goto done;
+	}
+	r = cfs_remote_fetch(fs->remote, o->digest, o->size, tmp.fd, &wire, &err);
+	atomic_fetch_add(&fs->stats.bytes_fetched, wire);
+	if (r == 0) {
+		r = cfs_cache_tmp_publish(fs->cache, &tmp, o->digest, &o->fd);
+		if (r < 0)
+			cfs_err_set(&err, -r, "cache %s: %s", cfs_cache_dir(fs->cache), strerror(-r));
+	} else {
+		cfs_cache_tmp_abort(fs->cache, &tmp);
+	}
+	if (r == 0) {
+		atomic_fetch_add(&fs->stats.fetches, 1);
+		atomic_fetch_add(&fs->stats.bytes_cached, o->size);
+		cfs_stats_latency(&fs->stats, now_us() - t0);
+	} else {
+		atomic_fetch_add(&fs->stats.fetch_errors, 1);
+	}
+done:
+	if (r < 0) {
+		cfs_tree_path(&fs->tree, ino, path, sizeof(path));
+		cfs_error("%s: %s", path, err.msg);
+		return -EIO;
+	}
+	return r;
+}
+
+errint_t cfs_obj_get(struct cfs_fs *fs, uint32_t ino, struct cfs_obj **out)
+{
+	const struct cfs_inode *n = &fs->tree.nodes[ino];
+	const uint8_t *digest = fs->tree.digests[n->data];
+	struct cfs_objtab *t = &fs->objs;
+	struct cfs_obj *o;
+	bool waited = false, hit = false;
+	int r;
+
+	pthread_mutex_lock(&t->lock);
+	for (o = *bucket(t, digest); o; o = o->next)
+		if (memcmp(o->digest, digest, CFS_SHA256_LEN) == 0)
+			break;
+	if (o) {
+		o->refs++;
+		while (o->state == CFS_OBJ_LOADING) {
+			waited = true;
+			pthread_cond_wait(&t->cond, &t->lock);
+		}
+		r = o->state == CFS_OBJ_READY ? 0 : o->err;
+		if (r < 0)
+			unref_locked(t, o);
+		pthread_mutex_unlock(&t->lock);
+		atomic_fetch_add(waited ? &fs->stats.cache_misses : &fs->stats.cache_hits, 1);
+		if (r == 0)
+			*out = o;
+		return r;
+	}
+	o = cfs_xcalloc(1, sizeof(*o));
+	memcpy(o->digest, digest, CFS_SHA256_LEN);
+	o->size = n->size;
+	o->fd = -1;
+	o->refs = 1;
+	o->state = CFS_OBJ_LOADING;
+	o->next = *bucket(t, digest);
+	*bucket(t, digest) = o;
+	t->n_open++;
+	pthread_mutex_unlock(&t->lock);
+
+	r = load(fs, ino, o, &hit);
+	atomic_fetch_add(hit ? &fs->stats.cache_hits : &fs->stats.cache_misses, 1);
+
+	pthread_mutex_lock(&t->lock);
+	if (r == 0) {
+		o->state = CFS_OBJ_READY;
+	} else {
+		/* Waiters see the error; later opens start afresh. */
+		o->state = CFS_OBJ_FAILED;
+		o->err = r;
+		unlink_from_table(t, o);
+		unref_locked(t, o);
+	}
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+	if (r == 0)
+		*out = o;
+	return r;
+}
+
+void cfs_obj_put(struct cfs_fs *fs, struct cfs_obj *o)
+{
+	pthread_mutex_lock(&fs->objs.lock);
+	unref_locked(&fs->objs, o);
+	pthread_mutex_unlock(&fs->objs.lock);
+}

@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The FUSE low-level operations: a read-only view of the in-memory tree.
+ * Errors are 0/-errno internally and become fuse_reply_err(req, -r) here,
+ * at the edge.  The environment never changes while mounted, so entries,
+ * attributes, negative lookups, directory listings and file pages are all
+ * cached by the kernel for as long as it likes.
+ */
+#include <string.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+
+#include "db.h"
+#include "fs-internal.h"
+#include "log.h"
+
+#define TTL (86400.0 * 365)
+
+static struct cfs_fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static void fill_attr(const struct cfs_fs *fs, fuse_ino_t ino, const struct cfs_inode *n,
+		      struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = n->mode;
+	st->st_nlink = S_ISDIR(n->mode) ? 2 + n->subdirs : 1;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_size = (off_t)n->size;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
+	st->st_mtim.tv_sec = n->mtime;
+	st->st_mtim.tv_nsec = n->mtime_nsec;
+	st->st_atim = st->st_ctim = st->st_mtim;
+}
+
+static void fill_entry(const struct cfs_fs *fs, fuse_ino_t ino, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino;
+	e->attr_timeout = e->entry_timeout = TTL;
+	if (ino)
+		fill_attr(fs, ino, &fs->tree.nodes[ino], &e->attr);
+}
+
+/* The directory ino, or NULL with *r set. */
+static const struct cfs_inode *get_dir(struct cfs_fs *fs, fuse_ino_t ino, int *r)
+{
+	const struct cfs_inode *n = cfs_tree_get(&fs->tree, ino);
+
+	*r = !n ? -ENOENT : !S_ISDIR(n->mode) ? -ENOTDIR : 0;
+	return *r ? NULL : n;
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+	/* Nothing ever changes: no need to revalidate pages on attribute changes. */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct cfs_fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	const struct cfs_inode *dir;
+	int r;
+
+	if (!(dir = get_dir(fs, parent, &r))) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (strlen(name) > 255) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	/* ino 0 with a timeout: a negative entry the kernel caches. */
+	fill_entry(fs, cfs_tree_lookup(&fs->tree, dir, name), &e);
+	fuse_reply_entry(req, &e);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fuse_reply_none(req); /* inodes live as long as the mount */
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cfs_fs *fs = fs_of(req);
+	const struct cfs_inode *n = cfs_tree_get(&fs->tree, ino);
+	struct stat st;
+
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fill_attr(fs, ino, n, &st);
+	fuse_reply_attr(req, &st, TTL);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct cfs_fs *fs = fs_of(req);
+	const struct cfs_inode *n = cfs_tree_get(&fs->tree, ino);
+
+	if (!n || !S_ISLNK(n->mode))
+		fuse_reply_err(req, n ? EINVAL : ENOENT);
+	else
+		fuse_reply_readlink(req, cfs_tree_str(&fs->tree, n->data));
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cfs_fs *fs = fs_of(req);
+	const struct cfs_inode *n = cfs_tree_get(&fs->tree, ino);
+	struct cfs_obj *o = NULL;
+	int r;
+
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (S_ISDIR(n->mode) || !S_ISREG(n->mode)) {
+		fuse_reply_err(req, S_ISDIR(n->mode) ? EISDIR : EINVAL);
+		return;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	atomic_fetch_add(&fs->stats.opens, 1);
+	if (n->size > 0) {
+		r = cfs_obj_get(fs, (uint32_t)ino, &o);
+		if (r < 0) {
+			fuse_reply_err(req, -r);
+			return;
+		}
+	}
+	fi->fh = (uintptr_t)o;
+	fi->keep_cache = 1;
+	fi->noflush = 1;
+	if (fuse_reply_open(req, fi) < 0 && o)
+		cfs_obj_put(fs, o); /* interrupted: no release will come */
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct cfs_fs *fs = fs_of(req);
+	struct cfs_obj *o = (struct cfs_obj *)(uintptr_t)fi->fh;
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(0);
+
+	if (!o || off < 0 || (uint64_t)off >= o->size) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > o->size - (uint64_t)off)
+		size = (size_t)(o->size - (uint64_t)off);
+	buf.buf[0].size = size;
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = o->fd;
+	buf.buf[0].pos = off;
+	atomic_fetch_add(&fs->stats.bytes_served, size);
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cfs_obj *o = (struct cfs_obj *)(uintptr_t)fi->fh;
+
+	if (o)
+		cfs_obj_put(fs_of(req), o);
+	fuse_reply_err(req, 0);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int r;
+
+	if (!get_dir(fs_of(req), ino, &r)) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+/* Offsets: 0 is ".", 1 is "..", 2 + i is the i-th child in name order. */
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+{
+	struct cfs_fs *fs = fs_of(req);
+	const struct cfs_inode *dir;
+	cleanup_free char *buf = NULL;
+	size_t pos = 0;
+	int r;
+
+	if (!(dir = get_dir(fs, ino, &r))) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (size > 1 << 20)
+		size = 1 << 20;
+	buf = cfs_xmalloc(size ? size : 1);
+	for (uint64_t i = off < 0 ? 0 : (uint64_t)off; i < 2ull + dir->count; i++) {
+		fuse_ino_t child;
+		const char *name;
+		struct fuse_entry_param e;
+		size_t len;
+
+		if (i < 2) {
+			child = i == 0 ? ino : dir->parent ? dir->parent : ino;
+			name = i == 0 ? "." : "..";
+		} else {
+			child = fs->tree.kids[dir->data + i - 2];
+			name = cfs_tree_str(&fs->tree, fs->tree.nodes[child].name);
+		}
+		fill_entry(fs, child, &e);
+		if (plus) {
+			if (i < 2)
+				e.ino = 0; /* no lookup count for "." and ".." */
+			len = fuse_add_direntry_plus(req, buf + pos, size - pos, name, &e,
+						     (off_t)(i + 1));
+		} else {
+			len = fuse_add_direntry(req, buf + pos, size - pos, name, &e.attr,
+						(off_t)(i + 1));
+		}
+		if (len > size - pos)
+			break;
+		pos += len;
+	}
+	fuse_reply_buf(req, buf, pos);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, true);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct cfs_fs *fs = fs_of(req);
+	struct statvfs sv;
+
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = sv.f_frsize = 4096;
+	sv.f_blocks = (fs->tree.bytes + 4095) / 4096;
+	sv.f_files = fs->tree.n_nodes - 1;
+	sv.f_namemax = 255;
+	sv.f_flag = ST_RDONLY;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct cfs_fs *fs = fs_of(req);
+	cleanup_free char *json = NULL;
+	size_t len;
+
+	if (!cfs_tree_get(&fs->tree, ino)) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (ino != CFS_ROOT_INO || strcmp(name, CFS_FS_STATS_XATTR) != 0) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	json = cfs_stats_json(fs);
+	len = strlen(json);
+	if (size == 0)
+		fuse_reply_xattr(req, len + 256); /* room for counters that grow meanwhile */
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, json, len);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	/* The stats attribute is deliberately not listed: cp -a and tar skip it. */
+	if (size == 0)
+		fuse_reply_xattr(req, 0);
+	else
+		fuse_reply_buf(req, NULL, 0);
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	if (!cfs_tree_get(&fs_of(req)->tree, ino))
+		fuse_reply_err(req, ENOENT);
+	else
+		fuse_reply_err(req, (mask & W_OK) ? EROFS : 0);
+}
+
+/* Everything that would change the tree. */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		     dev_t rdev)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+const struct fuse_lowlevel_ops cfs_fs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.readlink = op_readlink,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.statfs = op_statfs,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.access = op_access,
+	.setattr = op_setattr,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_unlink,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.write = op_write,
+	.create = op_create,
+	.setxattr = op_setxattr,
+	.removexattr = op_removexattr,
+};

@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reading objects from the store: a local directory (or file:// URL), or
+ * an HTTP(S) server through libcurl.  Every object is decompressed and
+ * verified with cfs_objdec on the way into the cache file.  Transient
+ * failures are retried with backoff, all within one time bound per fetch.
+ * Idle curl handles are pooled so connections are reused across threads.
+ */
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "fs-internal.h"
+#include "fsutil.h"
+#include "store.h"
+
+#define POOL_MAX 32
+/*
+ * Fetches at once, per daemon.  Each holds a zstd window (2 MiB at the
+ * store's level) and buffers, so this bounds the daemon's memory; an open
+ * waiting for a slot still respects its --fetch-timeout.
+ */
+#define MAX_FETCHES 8
+#define CONNECT_TIMEOUT_MS 10000L
+#define LOW_SPEED_SECS 10L
+#define BACKOFF_MS 200
+
+struct cfs_remote {
+	char *base;   /* directory, or URL without a trailing slash */
+	int dirfd;    /* for a directory, else -1 */
+	unsigned timeout_s, retries;
+	pthread_mutex_t lock;
+	pthread_cond_t slot_free;
+	unsigned active; /* fetches running */
+	CURL *idle[POOL_MAX];
+	size_t n_idle;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool is_http(const char *s)
+{
+	return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
+}
+
+/* "file:///a%20b" -> "/a b"; NULL if not a local file URL. */
+static char *file_url_path(const char *url)
+{
+	const char *p = url + 7;
+	char *out, *o;
+
+	if (strncmp(p, "localhost/", 10) == 0)
+		p += 9;
+	if (*p != '/')
+		return NULL;
+	out = o = cfs_xmalloc(strlen(p) + 1);
+	for (; *p; p++) {
+		uint8_t byte;
+		if (*p == '%' && cfs_unhex(p + 1, &byte, 1) == 0) {
+			*o++ = (char)byte;
+			p += 2;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+errint_t cfs_remote_new(const char *store, unsigned timeout_s, unsigned retries,
+			struct cfs_remote **out, struct cfs_err *err)
+{
+	struct cfs_remote *r = cfs_xcalloc(1, sizeof(*r));
+	size_t len;
+
+	r->dirfd = -1;
+	r->timeout_s = timeout_s ? timeout_s : 1;
+	r->retries = retries;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->slot_free, &ca);
+	pthread_condattr_destroy(&ca);
+	if (is_http(store)) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			cfs_remote_free(r);
+			return cfs_err_set(err, EIO, "curl_global_init failed");
+		}
+		r->base = cfs_xstrdup(store);
+	} else if (strncmp(store, "file://", 7) == 0) {
+		if (!(r->base = file_url_path(store))) {
+			cfs_remote_free(r);
+			return cfs_err_set(err, EINVAL, "%s: not a local file URL", store);
+		}
+	} else if (strstr(store, "://")) {
+		cfs_remote_free(r);
+		return cfs_err_set(err, EINVAL, "%s: unsupported store URL (use a directory, "
+				   "file://, http:// or https://)", store);
+	} else {
+		r->base = cfs_xstrdup(store);
+	}
+	len = strlen(r->base);
+	while (len > 1 && r->base[len - 1] == '/')
+		r->base[--len] = '\0';
+	if (!is_http(r->base)) {
+		r->dirfd = open(r->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (r->dirfd < 0) {
+			int e = errno;
+			cfs_err_set(err, e, "store %s: %s", r->base, strerror(e));
+			cfs_remote_free(r);
+			return -e;
+		}
+	}
+	*out = r;
+	return 0;
+}
+
+void cfs_remote_free(struct cfs_remote *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n_idle; i++)
+		curl_easy_cleanup(r->idle[i]);
+	if (r->dirfd >= 0)
+		close(r->dirfd);
+	else if (r->base && is_http(r->base))
+		curl_global_cleanup();
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->slot_free);
+	free(r->base);
+	free(r);
+}
+
+/* Decoding into the cache file. */
+struct sink {
+	struct cfs_objdec *dec;
+	int fd;
+	uint64_t off, wire;
+	errint_t r; /* the decoder's or sink's error, if any */
+};
+
+static errint_t sink_write(void *ctx, const void *data, size_t len)
+{
+	struct sink *s = ctx;
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = pwrite(s->fd, p, len, (off_t)s->off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+		s->off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static errint_t sink_feed(struct sink *s, const void *data, size_t len)
+{
+	s->wire += len;
+	if (s->r == 0)
+		s->r = cfs_objdec_feed(s->dec, data, len);
+	return s->r;
+}
+
+/* Finishes decoding; describes a failure in err (prefixed by the caller). */
+static errint_t sink_finish(struct sink *s, uint64_t want, struct cfs_err *err)
+{
+	uint64_t got = 0;
+	int r = s->r;
+
+	if (r == 0)
+		r = cfs_objdec_finish(s->dec, &got);
+	if (r == 0 && got != want)
+		return cfs_err_set(err, EBADMSG, "corrupt object (%llu bytes, the index says %llu)",
+				   (unsigned long long)got, (unsigned long long)want);
+	if (r == -EBADMSG)
+		return cfs_err_set(err, EBADMSG, "corrupt object (not zstd data of that sha256)");
+	if (r == -EFBIG)
+		return cfs_err_set(err, EFBIG, "corrupt object (larger than the %llu bytes the index says)",
+				   (unsigned long long)want);
+	if (r < 0)
+		return cfs_err_set(err, -r, "writing the cache: %s", strerror(-r));
+	return 0;
+}
+
+static errint_t fetch_dir(struct cfs_remote *rm, const char *rel, struct sink *s, uint64_t want,
+			  struct cfs_err *err)
+{
+	cleanup_fd int fd = openat(rm->dirfd, rel, O_RDONLY | O_CLOEXEC);
+	char buf[1 << 16];
+
+	if (fd < 0)
+		return cfs_err_set(err, errno, "%s", strerror(errno));
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return cfs_err_set(err, errno, "%s", strerror(errno));
+		if (n == 0 || sink_feed(s, buf, (size_t)n) < 0)
+			break;
+	}
+	return sink_finish(s, want, err);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	return sink_feed(ctx, data, size * nmemb) < 0 ? 0 : size * nmemb;
+}
+
+static CURL *handle_get(struct cfs_remote *rm)
+{
+	CURL *h = NULL;
+
+	pthread_mutex_lock(&rm->lock);
+	if (rm->n_idle)
+		h = rm->idle[--rm->n_idle];
+	pthread_mutex_unlock(&rm->lock);
+	if (!h && !(h = curl_easy_init()))
+		abort();
+	return h;
+}
+
+static void handle_put(struct cfs_remote *rm, CURL *h)
+{
+	pthread_mutex_lock(&rm->lock);
+	if (rm->n_idle < POOL_MAX) {
+		rm->idle[rm->n_idle++] = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&rm->lock);
+	if (h)
+		curl_easy_cleanup(h);
+}
+
+/* *transient: worth another attempt (server errors, timeouts, bad bodies). */
+static errint_t fetch_http(struct cfs_remote *rm, const char *url, struct sink *s, uint64_t want,
+			   int64_t left_ms, bool *transient, struct cfs_err *err)
+{
+	CURL *h = handle_get(rm);
+	char errbuf[CURL_ERROR_SIZE] = "";
+	long code = 0;
+	CURLcode rc;
+	int r;
+
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "condafs/" CFS_VERSION);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+			 left_ms < CONNECT_TIMEOUT_MS ? (long)left_ms : CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, LOW_SPEED_SECS);
+	rc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	handle_put(rm, h);
+	*transient = true;
+	if (rc == CURLE_HTTP_RETURNED_ERROR) {
+		*transient = code >= 500 || code == 408 || code == 429;
+		return cfs_err_set(err, EIO, "HTTP %ld", code);
+	}
+	if (rc == CURLE_WRITE_ERROR && s->r < 0) {
+		r = sink_finish(s, want, err);
+		*transient = r == -EBADMSG || r == -EFBIG;
+		return r;
+	}
+	if (rc != CURLE_OK)
+		return cfs_err_set(err, EIO, "%s", *errbuf ? errbuf : curl_easy_strerror(rc));
+	r = sink_finish(s, want, err);
+	*transient = r == -EBADMSG || r == -EFBIG;
+	return r;
+}
+
+/* Waits for one of the MAX_FETCHES slots until deadline (CLOCK_MONOTONIC ms). */
+static errint_t slot_get(struct cfs_remote *rm, int64_t deadline)
+{
+	struct timespec ts = { deadline / 1000, (deadline % 1000) * 1000000 };
+	int r = 0;
+
+	pthread_mutex_lock(&rm->lock);
+	while (rm->active >= MAX_FETCHES && r == 0)
+		r = pthread_cond_timedwait(&rm->slot_free, &rm->lock, &ts);
+	if (rm->active < MAX_FETCHES) {
+		rm->active++;
+		r = 0;
+	}
+	pthread_mutex_unlock(&rm->lock);
+	return -r;
+}
+
+static void slot_put(struct cfs_remote *rm)
+{
+	pthread_mutex_lock(&rm->lock);
+	rm->active--;
+	pthread_cond_signal(&rm->slot_free);
+	pthread_mutex_unlock(&rm->lock);
+}
+
+static errint_t fetch_attempts(struct cfs_remote *rm, const uint8_t digest[CFS_SHA256_LEN],
+			       uint64_t size, int fd, const char *rel, const char *where,
+			       int64_t deadline, uint64_t *wire, struct cfs_err *err)
+{
+	bool http = rm->dirfd < 0;
+	int r = -EIO;
+
+	for (unsigned attempt = 0;; attempt++) {
+		struct sink s = { .fd = fd };
+		bool transient = false;
+		int64_t left = deadline - now_ms();
+
+		if (ftruncate(fd, 0) < 0) {
+			r = cfs_err_set(err, errno, "writing the cache: %s", strerror(errno));
+			break;
+		}
+		s.dec = cfs_objdec_new(digest, size, sink_write, &s);
+		if (http)
+			r = fetch_http(rm, where, &s, size, left > 0 ? left : 1, &transient, err);
+		else
+			r = fetch_dir(rm, rel, &s, size, err);
+		cfs_objdec_free(s.dec);
+		*wire += s.wire;
+		if (r == 0 || !transient || attempt >= rm->retries)
+			break;
+		/* Back off (200 ms, 400 ms, ...) unless that would pass the deadline. */
+		int64_t pause = (int64_t)BACKOFF_MS << (attempt < 10 ? attempt : 10);
+		if (now_ms() + pause >= deadline)
+			break;
+		struct timespec ts = { pause / 1000, (pause % 1000) * 1000000 };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	return r;
+}
+
+errint_t cfs_remote_fetch(struct cfs_remote *rm, const uint8_t digest[CFS_SHA256_LEN],
+			  uint64_t size, int fd, uint64_t *wire, struct cfs_err *err)
+{
+	char rel[CFS_OBJECT_RELPATH_LEN];
+	int64_t deadline = now_ms() + (int64_t)rm->timeout_s * 1000;
+	cleanup_free char *where = NULL;
+	int r;
+
+	cfs_object_relpath(digest, rel);
+	where = cfs_xasprintf("%s/%s", rm->base, rel);
+	*wire = 0;
+	if (slot_get(rm, deadline) < 0) {
+		cfs_err_set(err, ETIMEDOUT, "gave up after %u s waiting for other fetches",
+			    rm->timeout_s);
+		r = -ETIMEDOUT;
+	} else {
+		r = fetch_attempts(rm, digest, size, fd, rel, where, deadline, wire, err);
+		slot_put(rm);
+	}
+	if (r < 0)
+		cfs_err_prefix(err, "%s", where);
+	return r;
+}

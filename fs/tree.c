@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The index's nodes in compact arrays: one struct cfs_inode per ino, the
+ * children of every directory in one array sorted by name, and all names
+ * and symlink targets in one string pool.  About 48 bytes per node plus
+ * its name, so 50,000 files take a few megabytes.
+ */
+#include <sqlite3.h>
+#include <string.h>
+
+#include "buf.h"
+#include "db.h"
+#include "fs-internal.h"
+
+static void db_closep(struct cfs_db **db)
+{
+	cfs_db_close(*db);
+}
+#define cleanup_db __attribute__((cleanup(db_closep)))
+
+static void stmt_finalizep(sqlite3_stmt **st)
+{
+	sqlite3_finalize(*st);
+}
+#define cleanup_stmt __attribute__((cleanup(stmt_finalizep)))
+
+/* Appends s and its NUL to the pool; returns its offset. */
+static errint_t pool_add(struct cfs_buf *pool, const char *s, uint32_t *off)
+{
+	if (pool->len > UINT32_MAX - strlen(s) - 1)
+		return -EFBIG;
+	*off = (uint32_t)pool->len;
+	return cfs_buf_add(pool, s, strlen(s) + 1);
+}
+
+static errint_t corrupt(const char *path, struct cfs_err *err, const char *what, uint64_t ino)
+{
+	return cfs_err_set(err, EINVAL, "%s: corrupt index: node %llu: %s", path,
+			   (unsigned long long)ino, what);
+}
+
+static errint_t load_rows(struct cfs_tree *t, sqlite3 *h, const char *path,
+			  struct cfs_buf *pool, struct cfs_err *err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	size_t n_kids = 0, n_digests = 0, digests_alloc = 0;
+	uint32_t last_parent = 0;
+	int rc;
+
+	/* Pruned nodes (index format 2) are tombstones, not part of the tree. */
+	if (sqlite3_prepare_v2(h, "SELECT ino, parent, name, mode, size, mtime, mtime_nsec,"
+			       " digest, target FROM nodes WHERE NOT pruned ORDER BY parent, name",
+			       -1, &st, NULL) &&
+	    sqlite3_prepare_v2(h, "SELECT ino, parent, name, mode, size, mtime, mtime_nsec,"
+			       " digest, target FROM nodes ORDER BY parent, name", -1, &st, NULL))
+		return cfs_err_set(err, EIO, "%s: %s", path, sqlite3_errmsg(h));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		sqlite3_int64 ino = sqlite3_column_int64(st, 0);
+		sqlite3_int64 parent = sqlite3_column_int64(st, 1);
+		const char *name = (const char *)sqlite3_column_text(st, 2);
+		const void *digest = sqlite3_column_blob(st, 7);
+		const char *target = (const char *)sqlite3_column_text(st, 8);
+		struct cfs_inode *n;
+
+		if (ino < CFS_ROOT_INO || ino >= t->n_nodes || parent < 0 || parent >= t->n_nodes)
+			return corrupt(path, err, "ino out of range", (uint64_t)ino);
+		n = &t->nodes[ino];
+		n->mode = (uint32_t)sqlite3_column_int64(st, 3);
+		n->size = (uint64_t)sqlite3_column_int64(st, 4);
+		n->mtime = sqlite3_column_int64(st, 5);
+		n->mtime_nsec = (uint32_t)sqlite3_column_int64(st, 6) % 1000000000u;
+		n->parent = (uint32_t)parent;
+		if (!name || pool_add(pool, name, &n->name) < 0)
+			return corrupt(path, err, "bad name", (uint64_t)ino);
+		if ((parent == 0) != (ino == CFS_ROOT_INO) || (parent && (!*name || strchr(name, '/'))))
+			return corrupt(path, err, "bad name or parent", (uint64_t)ino);
+		if (S_ISREG(n->mode)) {
+			n->data = CFS_NO_DIGEST;
+			if (digest && sqlite3_column_bytes(st, 7) == CFS_SHA256_LEN) {
+				if (n_digests == digests_alloc) {
+					digests_alloc = digests_alloc ? 2 * digests_alloc : 1024;
+					t->digests = cfs_xrealloc(t->digests,
+								  digests_alloc * CFS_SHA256_LEN);
+				}
+				memcpy(t->digests[n_digests], digest, CFS_SHA256_LEN);
+				n->data = (uint32_t)n_digests++;
+			} else if (n->size) {
+				return corrupt(path, err, "file without digest", (uint64_t)ino);
+			}
+			t->files++;
+			t->bytes += n->size;
+		} else if (S_ISLNK(n->mode)) {
+			if (!target || pool_add(pool, target, &n->data) < 0)
+				return corrupt(path, err, "symlink without target", (uint64_t)ino);
+			n->size = strlen(target);
+		} else if (!S_ISDIR(n->mode)) {
+			return corrupt(path, err, "unsupported file type", (uint64_t)ino);
+		}
+		if (parent == 0)
+			continue;
+		/* Rows come grouped by parent, so each directory's children are contiguous. */
+		if ((uint32_t)parent != last_parent) {
+			if (t->nodes[parent].count)
+				return corrupt(path, err, "children out of order", (uint64_t)ino);
+			t->nodes[parent].data = (uint32_t)n_kids;
+			last_parent = (uint32_t)parent;
+		}
+		t->kids[n_kids++] = (uint32_t)ino;
+		t->nodes[parent].count++;
+		if (S_ISDIR(n->mode))
+			t->nodes[parent].subdirs++;
+	}
+	if (rc != SQLITE_DONE)
+		return cfs_err_set(err, EIO, "%s: %s", path, sqlite3_errmsg(h));
+	t->digests = cfs_xrealloc(t->digests, (n_digests ? n_digests : 1) * CFS_SHA256_LEN);
+	/* Every parent must be a directory. */
+	for (uint32_t i = CFS_ROOT_INO; i < t->n_nodes; i++) {
+		const struct cfs_inode *n = &t->nodes[i];
+		if (n->count && !S_ISDIR(n->mode))
+			return corrupt(path, err, "has children but is not a directory", i);
+	}
+	if (!S_ISDIR(t->nodes[CFS_ROOT_INO].mode))
+		return corrupt(path, err, "root is not a directory", CFS_ROOT_INO);
+	return 0;
+}
+
+errint_t cfs_tree_load(struct cfs_tree *t, const char *path, struct cfs_err *err)
+{
+	cleanup_db struct cfs_db *db = NULL;
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	struct cfs_buf pool;
+	sqlite3_int64 max_ino, count;
+	sqlite3 *h;
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	r = cfs_db_open(path, &db, err);
+	if (r < 0)
+		return r;
+	h = cfs_db_handle(db);
+	if (sqlite3_prepare_v2(h, "SELECT max(ino), count(*) FROM nodes", -1, &st, NULL) ||
+	    sqlite3_step(st) != SQLITE_ROW)
+		return cfs_err_set(err, EIO, "%s: %s", path, sqlite3_errmsg(h));
+	max_ino = sqlite3_column_int64(st, 0);
+	count = sqlite3_column_int64(st, 1);
+	/* inos are dense from 1; allow small holes, not a sparse numbering. */
+	if (count < 1 || max_ino < count || max_ino > 2 * count + 64 || max_ino >= UINT32_MAX)
+		return cfs_err_set(err, EINVAL, "%s: corrupt index: %lld nodes numbered up to %lld",
+				   path, (long long)count, (long long)max_ino);
+	t->n_nodes = (uint32_t)max_ino + 1;
+	t->nodes = cfs_xcalloc(t->n_nodes, sizeof(*t->nodes));
+	t->kids = cfs_xcalloc((size_t)count, sizeof(*t->kids));
+	cfs_buf_init(&pool, UINT32_MAX);
+	cfs_buf_add(&pool, "", 1); /* offset 0: the empty name */
+	r = load_rows(t, h, path, &pool, err);
+	t->pool = cfs_buf_steal(&pool, NULL);
+	if (r == 0 && cfs_db_get_meta(db, "store", &t->store) < 0)
+		t->store = NULL;
+	if (r < 0)
+		cfs_tree_release(t);
+	return r;
+}
+
+void cfs_tree_release(struct cfs_tree *t)
+{
+	free(t->nodes);
+	free(t->kids);
+	free(t->pool);
+	free(t->digests);
+	free(t->store);
+	memset(t, 0, sizeof(*t));
+}
+
+const struct cfs_inode *cfs_tree_get(const struct cfs_tree *t, uint64_t ino)
+{
+	if (ino < CFS_ROOT_INO || ino >= t->n_nodes || t->nodes[ino].mode == 0)
+		return NULL;
+	return &t->nodes[ino];
+}
+
+uint32_t cfs_tree_lookup(const struct cfs_tree *t, const struct cfs_inode *dir,
+			 const char *name)
+{
+	const uint32_t *kids = t->kids + dir->data;
+	size_t lo = 0, hi = dir->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(name, cfs_tree_str(t, t->nodes[kids[mid]].name));
+		if (c == 0)
+			return kids[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return 0;
+}
+
+void cfs_tree_path(const struct cfs_tree *t, uint32_t ino, char *buf, size_t len)
+{
+	const char *parts[256];
+	size_t n = 0, pos = 0;
+
+	while (ino > CFS_ROOT_INO && ino < t->n_nodes && n < CFS_ARRAY_SIZE(parts)) {
+		parts[n++] = cfs_tree_str(t, t->nodes[ino].name);
+		ino = t->nodes[ino].parent;
+	}
+	buf[0] = '\0';
+	while (n-- > 0 && pos < len) {
+		int w = snprintf(buf + pos, len - pos, "%s%s", pos ? "/" : "", parts[n]);
+		if (w < 0)
+			break;
+		pos += (size_t)w;
+	}
+}
