@@ -21,7 +21,12 @@ sys.path.insert(0, os.path.join(HERE, "..", "fixtures"))
 import fixturelib as fl  # noqa: E402
 
 CONDAFS = os.path.abspath(sys.argv[1])
-CORPUS = os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "corpus", "packages"))
+# ../shared/corpus beside the checkout (as CI lays it out), or $CFS_CORPUS.
+CORPUS = next((d for d in (os.environ.get("CFS_CORPUS"),
+                           os.path.join(HERE, "..", "..", "..", "shared", "corpus", "packages"),
+                           "/work/shared/corpus/packages") if d and os.path.isdir(d)),
+              os.path.join(HERE, "..", "..", "..", "shared", "corpus", "packages"))
+CORPUS = os.path.normpath(CORPUS)
 PREFIX = "/opt/corpus-env"
 OLD_PLACEHOLDER = "/opt/anaconda1anaconda2anaconda3"
 
