@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Driver for bench/mount.sh; runs inside its private mount namespace with
+an empty /env.  usage: mount.py CONDAFS WORKDIR"""
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "cli"))
+import nginx  # noqa: E402
+
+CONDAFS, WORK = sys.argv[1], sys.argv[2]
+RUNS = int(os.environ.get("CFS_BENCH_RUNS", "5"))
+ENV = "/env"
+INDEX = os.path.join(WORK, "env.cfs")
+STORE = os.path.realpath(os.path.join(WORK, "store"))
+MODULES = ("json sqlite3 ssl email http.client urllib.request decimal datetime re csv logging "
+           "argparse collections typing dataclasses pathlib subprocess threading asyncio "
+           "xml.etree.ElementTree zipfile tarfile hashlib base64 uuid flask jinja2 click "
+           "werkzeug pygments markupsafe idna certifi").split()
+WORKLOADS = {
+    "startup": ["/env/bin/python3", "-c", "import " + ", ".join(MODULES)],
+    "entrypoint": ["/env/bin/flask", "--version"],
+    "walk": ["sh", "-c", "find /env -printf '%s %m\\n' > /dev/null"],
+    "readall": ["sh", "-c", "find /env -type f -print0 | xargs -0 cat > /dev/null"],
+}
+
+
+def sh(*cmd, **kw):
+    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, **kw)
+
+
+def drop_caches():
+    if os.environ.get("CFS_BENCH_KEEP_PAGE_CACHE"):
+        return False
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def umount_env():
+    subprocess.run(["umount", ENV], stderr=subprocess.DEVNULL)
+    subprocess.run(["umount", "-l", ENV], stderr=subprocess.DEVNULL)
+
+
+def daemon_rss_kb():
+    try:
+        st = json.loads(sh(CONDAFS, "stats", "--json", ENV).stdout)
+        with open(f"/proc/{st['pid']}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (subprocess.CalledProcessError, OSError, KeyError, ValueError):
+        pass
+    return 0
+
+
+def prepare():
+    plain = os.path.join(WORK, "plain")
+    if not os.path.isdir(plain):
+        sh(sys.executable, os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures",
+                                        "extract.py"), CONDAFS, INDEX, plain)
+    img = os.path.join(WORK, "env.squashfs")
+    if not os.path.exists(img):
+        sh("mksquashfs", plain, img, "-comp", "zstd", "-quiet", "-no-progress")
+    return plain, img
+
+
+def mounter(kind, plain, img, url):
+    cache = os.path.join(WORK, "cache-" + kind)
+
+    def mount(fresh_cache):
+        if kind == "plain":
+            sh("mount", "--bind", plain, ENV)
+        elif kind == "squash":
+            sh("squashfuse_ll", img, ENV)
+        else:
+            if fresh_cache:
+                shutil.rmtree(cache, ignore_errors=True)
+            store = url if kind == "http" else STORE
+            sh(CONDAFS, "mount", INDEX, ENV, "--store", store, "--cache", cache,
+               "--log-file", os.path.join(WORK, "daemon-bench.log"))
+    return mount
+
+
+def main():
+    plain, img = prepare()
+    dropped = drop_caches()
+    results = {}
+    rss = {}
+    with nginx.Nginx(STORE) as ng:
+        variants = {
+            "plain": (mounter("plain", plain, img, ng.url), False),
+            "squash": (mounter("squash", plain, img, ng.url), False),
+            "cold": (mounter("cold", plain, img, ng.url), True),
+            "warm": (mounter("warm", plain, img, ng.url), False),
+            "http": (mounter("http", plain, img, ng.url), True),
+        }
+        # Warm the warm variant's cache once with every workload.
+        variants["warm"][0](True)
+        for argv in WORKLOADS.values():
+            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        umount_env()
+        for w, argv in WORKLOADS.items():
+            for run in range(RUNS):
+                # Interleave the variants so machine noise hits all of them.
+                for v, (mount, fresh) in variants.items():
+                    mount(fresh)
+                    drop_caches()
+                    t0 = time.perf_counter()
+                    p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                    dt = time.perf_counter() - t0
+                    if p.returncode != 0:
+                        sys.exit(f"bench: {v}/{w} failed: {p.stderr.decode()[-400:]}")
+                    if v in ("cold", "warm", "http"):
+                        rss[v] = max(rss.get(v, 0), daemon_rss_kb())
+                    umount_env()
+                    results.setdefault((v, w), []).append(dt)
+    med = {k: statistics.median(v) for k, v in results.items()}
+    print(f"\ncondafs mount benchmark: median of {RUNS} runs, fresh mount each run, "
+          f"page cache {'dropped' if dropped else 'NOT dropped (no permission)'}")
+    print(f"{'workload':12}" + "".join(f"{v:>10}" for v in variants) + "   (seconds)")
+    for w in WORKLOADS:
+        print(f"{w:12}" + "".join(f"{med[(v, w)]:10.3f}" for v in variants))
+    print(f"\n{'ratio to plain':12}" + "".join(f"{v:>10}" for v in variants))
+    for w in WORKLOADS:
+        print(f"{w:12}" + "".join(f"{med[(v, w)] / med[('plain', w)]:10.2f}" for v in variants))
+    s = lambda v, w: med[(v, w)]
+    print("\ntargets:")
+    print(f"  warm start-up / plain start-up:  {s('warm', 'startup') / s('plain', 'startup'):.2f}x (<= 1.1x)")
+    print(f"  cold start-up / squashfuse:      {s('cold', 'startup') / s('squash', 'startup'):.2f}x (<= 1.0x)")
+    print(f"  metadata walk / squashfuse:      {s('cold', 'walk') / s('squash', 'walk'):.2f}x (<= 1.0x)")
+    print(f"  http start-up / local cold:      {s('http', 'startup') / s('cold', 'startup'):.2f}x (<= 1.5x)")
+    print(f"  daemon peak RSS (this env):      " +
+          ", ".join(f"{v} {kb / 1024:.1f} MB" for v, kb in rss.items()))
+
+
+if __name__ == "__main__":
+    main()
