@@ -8,11 +8,11 @@
  */
 #include <fcntl.h>
 #include <malloc.h>
-#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -28,28 +28,6 @@
 #define MAX_THREADS 64
 
 extern char **environ;
-
-void cfs_fs_opts_init(struct cfs_fs_opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->cache_size = CFS_FS_DEFAULT_CACHE_SIZE;
-	o->fetch_timeout = CFS_FS_DEFAULT_FETCH_TIMEOUT;
-	o->fetch_retries = CFS_FS_DEFAULT_FETCH_RETRIES;
-}
-
-char *cfs_fs_default_cache_dir(void)
-{
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	struct passwd *pw;
-
-	if (geteuid() == 0)
-		return cfs_xstrdup("/var/cache/condafs");
-	if (xdg && *xdg == '/')
-		return cfs_xasprintf("%s/condafs", xdg);
-	if ((!home || *home != '/') && (pw = getpwuid(geteuid())))
-		home = pw->pw_dir;
-	return cfs_xasprintf("%s/.cache/condafs", home ? home : "/tmp");
-}
 
 /* ---- logging: libfuse's messages go through cfs_log; before the mount is
  * ready, errors are kept for the parent instead. */
@@ -93,6 +71,10 @@ static void fuse_log_fn(enum fuse_log_level level, const char *fmt, va_list ap)
 
 static void fs_release(struct cfs_fs *fs)
 {
+	cfs_prefetch_free(fs->prefetch); /* first: its threads use the rest */
+	cfs_trace_free(fs->trace);
+	free(fs->seen);
+	free(fs->workset);
 	cfs_remote_free(fs->remote);
 	cfs_cache_free(fs->cache);
 	cfs_objtab_release(&fs->objs);
@@ -113,6 +95,13 @@ static errint_t fs_setup(struct cfs_fs *fs, const struct cfs_fs_opts *o, struct 
 	fs->started = time(NULL);
 	if ((r = cfs_tree_load(&fs->tree, o->index, err)) < 0)
 		return r;
+	if ((r = cfs_access_setup(fs, o, err)) < 0)
+		return r;
+	if (o->trace && (r = cfs_trace_open(o->trace, &fs->trace, err)) < 0)
+		return r;
+	if ((o->prefetch || (o->workset && !o->strict)) &&
+	    (r = cfs_prefetch_load(fs, o->prefetch, o->workset, &fs->prefetch, err)) < 0)
+		return r;
 	if (o->store)
 		fs->store_url = cfs_xstrdup(o->store);
 	else if (fs->tree.store)
@@ -127,14 +116,21 @@ static errint_t fs_setup(struct cfs_fs *fs, const struct cfs_fs_opts *o, struct 
 			      &fs->cache, err);
 }
 
-/* Refuses a missing mount point, a stale FUSE mount, or a live FUSE mount. */
-static errint_t check_mountpoint(const char *mp, struct cfs_err *err)
+/*
+ * Refuses a missing mount point, a stale FUSE mount, or a live FUSE mount;
+ * with overmount (a private mount namespace), a stale mount is detached and
+ * a live one mounted over.
+ */
+static errint_t check_mountpoint(const char *mp, bool overmount, struct cfs_err *err)
 {
 	cleanup_free char *parent = cfs_xasprintf("%s/..", mp);
 	struct stat st, pst;
 	struct statfs sfs;
+	int r = stat(mp, &st);
 
-	if (stat(mp, &st) < 0) {
+	if (r < 0 && errno == ENOTCONN && overmount && umount2(mp, MNT_DETACH) == 0)
+		r = stat(mp, &st);
+	if (r < 0) {
 		if (errno == ENOTCONN)
 			return cfs_err_set(err, EBUSY, "%s: a dead FUSE mount is still there; "
 					   "run 'condafs umount %s' first", mp, mp);
@@ -142,7 +138,8 @@ static errint_t check_mountpoint(const char *mp, struct cfs_err *err)
 	}
 	if (!S_ISDIR(st.st_mode))
 		return cfs_err_set(err, ENOTDIR, "mount point %s: %s", mp, strerror(ENOTDIR));
-	if (stat(parent, &pst) == 0 && (pst.st_dev != st.st_dev || pst.st_ino == st.st_ino) &&
+	if (!overmount && stat(parent, &pst) == 0 &&
+	    (pst.st_dev != st.st_dev || pst.st_ino == st.st_ino) &&
 	    statfs(mp, &sfs) == 0 && sfs.f_type == FUSE_SUPER_MAGIC)
 		return cfs_err_set(err, EBUSY, "mount point %s: already a FUSE mount", mp);
 	return 0;
@@ -233,13 +230,15 @@ static errint_t wait_child(pid_t pid, int fd, struct cfs_err *err)
 			   WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }
 
-/* Detaches a ready daemon from the terminal: syslog (or the log file), no
- * stdio, cwd /. */
-static void detach(const char *log_file)
+/* Detaches a ready daemon from the terminal: syslog (or the log file, or
+ * stderr kept as it is), no other stdio, cwd /. */
+static void detach(const char *log_file, bool log_stderr)
 {
 	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	int logfd = log_file ? open(log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644) : -1;
 
+	if (logfd < 0 && log_stderr && !log_file)
+		logfd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 	if (logfd < 0) {
 		if (log_file)
 			cfs_warn("%s: %s; logging to syslog", log_file, strerror(errno));
@@ -257,13 +256,20 @@ static void detach(const char *log_file)
 		cfs_warn("chdir /: %s", strerror(errno));
 }
 
-errint_t cfs_fs_mount(const struct cfs_fs_opts *o, struct cfs_err *err)
+/*
+ * Sets up, forks unless in the foreground, mounts and serves.  In the
+ * parent, returns once the child is ready, with its pid in *pid.  The
+ * child returns 0 once unmounted, or exits if exit_child.
+ */
+static errint_t mount_and_serve(const struct cfs_fs_opts *o, bool exit_child, pid_t *pid,
+				struct cfs_err *err)
 {
 	struct cfs_fs *fs = cfs_xcalloc(1, sizeof(*fs));
 	struct fuse_session *se = NULL;
 	cleanup_free char *mp = NULL;
 	int pipefd[2] = { -1, -1 };
-	pid_t pid;
+	pid_t parent = getpid();
+	sigset_t mask;
 	int r;
 
 	fuse_set_log_func(fuse_log_fn);
@@ -274,25 +280,33 @@ errint_t cfs_fs_mount(const struct cfs_fs_opts *o, struct cfs_err *err)
 	 */
 	mallopt(M_ARENA_MAX, 4);
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-	r = check_mountpoint(o->mountpoint, err);
+	r = cfs_fs_opts_check(o, err);
+	if (r == 0)
+		r = check_mountpoint(o->mountpoint, o->overmount, err);
 	if (r == 0)
 		r = fs_setup(fs, o, err);
 	if (r < 0)
 		goto out;
 	mp = realpath(o->mountpoint, NULL);
 	if (!o->foreground) {
-		if (pipe2(pipefd, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+		if (pipe2(pipefd, O_CLOEXEC) < 0 || (*pid = fork()) < 0) {
 			r = cfs_err_set(err, errno, "cannot start the daemon: %s", strerror(errno));
 			goto out;
 		}
-		if (pid > 0) {
+		if (*pid > 0) {
 			close(pipefd[1]);
-			r = wait_child(pid, pipefd[0], err);
+			r = wait_child(*pid, pipefd[0], err);
 			close(pipefd[0]);
 			goto out;
 		}
 		close(pipefd[0]);
 		setsid();
+		sigemptyset(&mask); /* whatever the caller blocked: SIGTERM must stop us */
+		sigprocmask(SIG_SETMASK, &mask, NULL);
+		/* condafs run: never outlive it, whatever kills it. */
+		if (o->die_with_parent &&
+		    (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent))
+			_exit(1);
 	}
 	capture_errors = true; /* libfuse's errors become our one line */
 	se = new_session(fs, o, err);
@@ -310,15 +324,19 @@ errint_t cfs_fs_mount(const struct cfs_fs_opts *o, struct cfs_err *err)
 		goto fail_signals;
 	}
 	capture_errors = false;
+	if (fs->trace && (r = cfs_trace_header(fs->trace, &fs->tree, o->index, err)) < 0)
+		goto fail_mount;
 	cfs_info("serving %s at %s (store %s, cache %s)", o->index, mp ? mp : o->mountpoint,
 		 fs->store_url, cfs_cache_dir(fs->cache));
 	if (pipefd[1] >= 0) {
 		cfs_write_all(pipefd[1], "OK", 2);
 		close(pipefd[1]);
 		pipefd[1] = -1;
-		detach(o->log_file);
+		detach(o->log_file, o->log_stderr);
 	}
+	cfs_prefetch_start(fs, fs->prefetch, o->prefetch_jobs);
 	r = serve(se, o);
+fail_mount:
 	fuse_session_unmount(se);
 fail_signals:
 	fuse_remove_signal_handlers(se);
@@ -331,10 +349,30 @@ fail_child:
 		cfs_write_all(pipefd[1], err->msg, strlen(err->msg));
 		_exit(1);
 	}
+	if (exit_child && !o->foreground) {
+		fs_release(fs);
+		free(fs);
+		exit(r < 0 ? 1 : 0);
+	}
 out:
 	fs_release(fs);
 	free(fs);
 	return r;
+}
+
+errint_t cfs_fs_mount(const struct cfs_fs_opts *o, struct cfs_err *err)
+{
+	pid_t pid;
+
+	return mount_and_serve(o, false, &pid, err);
+}
+
+errint_t cfs_fs_spawn(const struct cfs_fs_opts *o, pid_t *pid, struct cfs_err *err)
+{
+	struct cfs_fs_opts bg = *o;
+
+	bg.foreground = false;
+	return mount_and_serve(&bg, true, pid, err);
 }
 
 errint_t cfs_fs_umount(const char *mountpoint, bool lazy, struct cfs_err *err)

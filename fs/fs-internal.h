@@ -17,6 +17,15 @@
 
 #define CFS_NO_DIGEST UINT32_MAX
 
+enum cfs_inode_flags {
+	CFS_INODE_PRUNED = 1 << 0,  /* a tombstone in the index */
+	CFS_INODE_HIDDEN = 1 << 1,  /* not served: lookups fail, listings skip it */
+	CFS_INODE_REFUSED = 1 << 2, /* outside the working set (--strict): listed,
+				     * but lookups fail */
+	CFS_INODE_WANTED = 1 << 3,  /* in the working set (set up only) */
+};
+#define CFS_INODE_UNSERVED (CFS_INODE_HIDDEN | CFS_INODE_REFUSED)
+
 /* One inode; the array index is the index's ino (= the FUSE ino). */
 struct cfs_inode {
 	uint64_t size;
@@ -28,7 +37,15 @@ struct cfs_inode {
 	uint32_t data;    /* dir: first child in kids; file: digest index or
 			   * CFS_NO_DIGEST; symlink: pool offset of the target */
 	uint32_t count;   /* dir: number of children */
-	uint32_t subdirs; /* dir: number of child directories */
+	uint32_t subdirs; /* dir: number of listed child directories */
+	uint8_t flags;    /* enum cfs_inode_flags */
+	uint8_t unused;
+	uint16_t rule;    /* rules.id that decided it, 0 if none (or too large) */
+};
+
+/* A prune rule of the index: pool offsets of its origin and text. */
+struct cfs_tree_rule {
+	uint32_t origin, text;
 };
 
 struct cfs_tree {
@@ -37,11 +54,22 @@ struct cfs_tree {
 	uint32_t *kids;     /* children of each directory, sorted by name */
 	char *pool;         /* NUL-terminated names and symlink targets */
 	uint8_t (*digests)[CFS_SHA256_LEN];
-	uint64_t files, bytes;
+	uint32_t *package;  /* by ino: packages.id, 0 if none */
+	uint32_t *pkg_name; /* by packages.id: pool offset of its name (0: none) */
+	uint32_t n_pkgs;    /* largest packages.id + 1 */
+	struct cfs_tree_rule *rules; /* by rules.id */
+	uint32_t n_rules;   /* largest rules.id + 1 */
+	uint64_t files, bytes; /* served regular files */
+	uint64_t inodes;       /* served nodes */
 	char *store;        /* the index's meta "store", or NULL */
+	char *prefix;       /* meta "prefix" ("" if missing) */
+	char *lock_sha256;  /* meta "lock_sha256" ("" if missing) */
 };
 
-/* Loads the nodes of the index at path.  Release with cfs_tree_release(). */
+/*
+ * Loads the nodes of the index at path, pruned ones too (flagged), with the
+ * rules and package names.  Release with cfs_tree_release().
+ */
 errint_t cfs_tree_load(struct cfs_tree *t, const char *path, struct cfs_err *err);
 void cfs_tree_release(struct cfs_tree *t);
 /* The inode ino, or NULL if there is none. */
@@ -55,6 +83,17 @@ static inline const char *cfs_tree_str(const struct cfs_tree *t, uint32_t off)
 }
 /* Writes ino's path relative to the root ("lib/libz.so") into buf. */
 void cfs_tree_path(const struct cfs_tree *t, uint32_t ino, char *buf, size_t len);
+/* The node at path relative to the root ("" is the root), or 0. */
+uint32_t cfs_tree_resolve(const struct cfs_tree *t, const char *path);
+/*
+ * Recounts subdirectories and served files after flags changed: hidden
+ * nodes are neither listed nor counted.
+ */
+void cfs_tree_recount(struct cfs_tree *t);
+/* The origin and text of rule id, or NULL. */
+const struct cfs_tree_rule *cfs_tree_rule(const struct cfs_tree *t, uint32_t id);
+/* The name of ino's package, or NULL. */
+const char *cfs_tree_package(const struct cfs_tree *t, uint32_t ino);
 
 /* ---- stats.c: counters, readable with getxattr. */
 
@@ -66,6 +105,12 @@ struct cfs_stats {
 	atomic_uint_fast64_t bytes_cached;  /* decompressed bytes written to the cache */
 	atomic_uint_fast64_t bytes_served;  /* bytes returned by read */
 	atomic_uint_fast64_t evictions, evicted_bytes;
+	atomic_uint_fast64_t pruned_accesses; /* pruned paths accessed (each once) */
+	atomic_uint_fast64_t strict_refused;  /* paths refused by --strict (each once) */
+	atomic_uint_fast64_t trace_lines;     /* event lines written to the trace */
+	atomic_uint_fast64_t prefetch_done;   /* objects the prefetch went through */
+	atomic_uint_fast64_t prefetched;      /* of them fetched from the store */
+	atomic_uint_fast64_t prefetch_errors; /* of them failed */
 	atomic_uint_fast64_t lat[CFS_LAT_BUCKETS];
 };
 
@@ -158,6 +203,12 @@ struct cfs_fs {
 	uid_t uid;
 	gid_t gid;
 	time_t started;
+	enum cfs_fs_pruned pruned;
+	bool strict;
+	char *workset;            /* the working set's file name (--strict) */
+	_Atomic uint8_t *seen;    /* by ino: enum cfs_seen bits */
+	struct cfs_trace *trace;  /* or NULL */
+	struct cfs_prefetch *prefetch; /* or NULL */
 };
 
 void cfs_objtab_init(struct cfs_objtab *t);
@@ -171,10 +222,83 @@ uint64_t cfs_objtab_held_unlinked(void *fs);
  */
 errint_t cfs_obj_get(struct cfs_fs *fs, uint32_t ino, struct cfs_obj **out);
 void cfs_obj_put(struct cfs_fs *fs, struct cfs_obj *o);
+/*
+ * Brings file ino's object into the cache without keeping it open: 1 if it
+ * was fetched, 0 if it was cached, open or being loaded already (opens of
+ * it meanwhile wait for this load, not a second one), -EIO if the fetch
+ * failed (logged).
+ */
+int cfs_obj_prefetch(struct cfs_fs *fs, uint32_t ino);
+
+/* ---- access.c: pruned paths, the working set (--strict), who asked. */
+
+/*
+ * Flags the tree for o->pruned and o->strict: loads the working set
+ * (o->workset) and marks what it serves.  Logs how much it covers.
+ */
+errint_t cfs_access_setup(struct cfs_fs *fs, const struct cfs_fs_opts *o, struct cfs_err *err);
+/*
+ * Logs the first access of a pruned or refused node (once per node), with
+ * the process that asked and why: the rule that pruned it, or its package
+ * for --strict.  Counted in the stats.
+ */
+void cfs_access_note(struct cfs_fs *fs, fuse_req_t req, uint32_t ino);
+/* The process's name from /proc/PID/comm, or "?" if it is gone. */
+void cfs_proc_comm(pid_t pid, char *buf, size_t len);
+
+/* ---- trace.c: the first access of each (path, operation), as JSON lines. */
+
+/* Bits of struct cfs_fs.seen: the operations traced for a node, and more. */
+enum cfs_seen {
+	CFS_TRACE_LOOKUP = 1 << 0,
+	CFS_TRACE_GETATTR = 1 << 1,
+	CFS_TRACE_OPEN = 1 << 2,
+	CFS_TRACE_READLINK = 1 << 3,
+	CFS_TRACE_READDIR = 1 << 4,
+	CFS_SEEN_LOGGED = 1 << 7, /* cfs_access_note() logged it */
+};
+
+struct cfs_trace;
+
+/* Opens (appending, creating) the trace file.  Caller frees with cfs_trace_free(). */
+errint_t cfs_trace_open(const char *path, struct cfs_trace **out, struct cfs_err *err);
+/* Writes the run's header line, once the mount is ready. */
+errint_t cfs_trace_header(struct cfs_trace *t, const struct cfs_tree *tree, const char *index,
+			  struct cfs_err *err);
+void cfs_trace_free(struct cfs_trace *t);
+/* Writes the line for ino's first op (one write(2)), unless it was written. */
+void cfs_trace_record(struct cfs_fs *fs, fuse_req_t req, uint32_t ino, enum cfs_seen op);
+
+/* ---- prefetch.c: the working set's objects, fetched in the background. */
+
+struct cfs_prefetch;
+
+/*
+ * Reads the objects to prefetch, in first-access order: those of file (a
+ * trace: its opened files in line order; or a working set: its files in
+ * entry order), then those of the working set ws not listed yet.  Either
+ * may be NULL.  Caller frees with cfs_prefetch_free().
+ */
+errint_t cfs_prefetch_load(struct cfs_fs *fs, const char *file, const char *ws,
+			   struct cfs_prefetch **out, struct cfs_err *err);
+/* Starts jobs threads, once the mount is ready. */
+void cfs_prefetch_start(struct cfs_fs *fs, struct cfs_prefetch *p, unsigned jobs);
+/* Number of objects to prefetch. */
+size_t cfs_prefetch_total(const struct cfs_prefetch *p);
+/* Stops after the objects being fetched, joins the threads, frees p. */
+void cfs_prefetch_free(struct cfs_prefetch *p);
 
 /* The stats as a JSON object text.  Caller frees. */
 char *cfs_stats_json(struct cfs_fs *fs);
 
 extern const struct fuse_lowlevel_ops cfs_fs_ops;
+
+/* Records ino's first op in the trace: one atomic load when already seen. */
+static inline void cfs_trace_op(struct cfs_fs *fs, fuse_req_t req, uint32_t ino,
+				enum cfs_seen op)
+{
+	if (fs->trace && !(atomic_load_explicit(&fs->seen[ino], memory_order_relaxed) & op))
+		cfs_trace_record(fs, req, ino, op);
+}
 
 #endif

@@ -15,6 +15,13 @@
 #define CFS_FS_DEFAULT_CACHE_SIZE (10ull << 30)
 #define CFS_FS_DEFAULT_FETCH_TIMEOUT 30 /* seconds for one open, all attempts */
 #define CFS_FS_DEFAULT_FETCH_RETRIES 2  /* extra attempts after the first */
+#define CFS_FS_DEFAULT_PREFETCH_JOBS 4  /* concurrent prefetches */
+
+/* What a pruned path (a tombstone of the index) does when accessed. */
+enum cfs_fs_pruned {
+	CFS_FS_PRUNED_ENOENT, /* absent: lookups fail, listings hide it */
+	CFS_FS_PRUNED_FETCH,  /* served like any other file */
+};
 
 struct cfs_fs_opts {
 	const char *index;      /* ENV.cfs */
@@ -29,10 +36,35 @@ struct cfs_fs_opts {
 	bool debug;             /* libfuse's request trace */
 	const char *fuse_opts;  /* extra comma-separated FUSE options, or NULL */
 	const char *log_file;   /* daemon: append the log here instead of syslog */
+	enum cfs_fs_pruned pruned;
+	const char *trace;      /* append first accesses here (docs/profiling.md), or NULL */
+	const char *workset;    /* a working set file (policy/workset.h), or NULL */
+	bool strict;            /* serve only the working set's paths */
+	const char *prefetch;   /* a working set or trace whose objects to prefetch */
+	unsigned prefetch_jobs; /* concurrent prefetches */
+	/* For condafs run, which mounts in a private mount namespace: */
+	bool log_stderr;        /* the daemon keeps stderr for its log (no syslog) */
+	bool die_with_parent;   /* the daemon unmounts and exits when its parent dies */
+	bool overmount;         /* mount over whatever is mounted at mountpoint */
 };
 
 /* Sets the defaults above; the caller fills index and mountpoint. */
 void cfs_fs_opts_init(struct cfs_fs_opts *o);
+
+/*
+ * Sets one option by name, as written after -o or as a long option:
+ * "cache_size", "cache-size" and "--cache-size" are the same.  Names:
+ * store, cache, cache_size, fetch_timeout, fetch_retries, pruned, trace,
+ * workset, strict (no value), prefetch, prefetch_jobs.  o keeps pointers
+ * to value.  Returns -ENOENT for a name that is not condafs's (a FUSE
+ * option), or -EINVAL with "--cache-size wants a size like 512M or 2G, not
+ * 'x'" (the name as given).
+ */
+errint_t cfs_fs_opts_set(struct cfs_fs_opts *o, const char *name, const char *value,
+			 struct cfs_err *err);
+
+/* Checks that the options go together: "--workset needs --strict or --prefetch". */
+errint_t cfs_fs_opts_check(const struct cfs_fs_opts *o, struct cfs_err *err);
 
 /*
  * /var/cache/condafs for root, else $XDG_CACHE_HOME/condafs or
@@ -48,6 +80,13 @@ char *cfs_fs_default_cache_dir(void);
  * the mount (unreadable index, bad store or cache) are returned in err.
  */
 errint_t cfs_fs_mount(const struct cfs_fs_opts *o, struct cfs_err *err);
+
+/*
+ * Like cfs_fs_mount() in the background, but the daemon child never
+ * returns (it exits 0 once unmounted, 1 on errors): the caller gets the
+ * daemon's pid once the mount is ready, and should waitpid() it.
+ */
+errint_t cfs_fs_spawn(const struct cfs_fs_opts *o, pid_t *pid, struct cfs_err *err);
 
 /* Unmounts a condafs mount: umount2() as root, else fusermount3 -u. */
 errint_t cfs_fs_umount(const char *mountpoint, bool lazy, struct cfs_err *err);

@@ -136,6 +136,39 @@ done:
 	return r;
 }
 
+/* A new entry in the loading state, holding one reference; t->lock held. */
+static struct cfs_obj *new_loading(struct cfs_objtab *t, const uint8_t *digest, uint64_t size)
+{
+	struct cfs_obj *o = cfs_xcalloc(1, sizeof(*o));
+
+	memcpy(o->digest, digest, CFS_SHA256_LEN);
+	o->size = size;
+	o->fd = -1;
+	o->refs = 1;
+	o->state = CFS_OBJ_LOADING;
+	o->next = *bucket(t, digest);
+	*bucket(t, digest) = o;
+	t->n_open++;
+	return o;
+}
+
+/* Publishes the result of a load to the threads waiting for it. */
+static void finish_load(struct cfs_objtab *t, struct cfs_obj *o, errint_t r)
+{
+	pthread_mutex_lock(&t->lock);
+	if (r == 0) {
+		o->state = CFS_OBJ_READY;
+	} else {
+		/* Waiters see the error; later opens start afresh. */
+		o->state = CFS_OBJ_FAILED;
+		o->err = r;
+		unlink_from_table(t, o);
+		unref_locked(t, o);
+	}
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+}
+
 errint_t cfs_obj_get(struct cfs_fs *fs, uint32_t ino, struct cfs_obj **out)
 {
 	const struct cfs_inode *n = &fs->tree.nodes[ino];
@@ -164,32 +197,12 @@ errint_t cfs_obj_get(struct cfs_fs *fs, uint32_t ino, struct cfs_obj **out)
 			*out = o;
 		return r;
 	}
-	o = cfs_xcalloc(1, sizeof(*o));
-	memcpy(o->digest, digest, CFS_SHA256_LEN);
-	o->size = n->size;
-	o->fd = -1;
-	o->refs = 1;
-	o->state = CFS_OBJ_LOADING;
-	o->next = *bucket(t, digest);
-	*bucket(t, digest) = o;
-	t->n_open++;
+	o = new_loading(t, digest, n->size);
 	pthread_mutex_unlock(&t->lock);
 
 	r = load(fs, ino, o, &hit);
 	atomic_fetch_add(hit ? &fs->stats.cache_hits : &fs->stats.cache_misses, 1);
-
-	pthread_mutex_lock(&t->lock);
-	if (r == 0) {
-		o->state = CFS_OBJ_READY;
-	} else {
-		/* Waiters see the error; later opens start afresh. */
-		o->state = CFS_OBJ_FAILED;
-		o->err = r;
-		unlink_from_table(t, o);
-		unref_locked(t, o);
-	}
-	pthread_cond_broadcast(&t->cond);
-	pthread_mutex_unlock(&t->lock);
+	finish_load(t, o, r);
 	if (r == 0)
 		*out = o;
 	return r;
@@ -200,4 +213,32 @@ void cfs_obj_put(struct cfs_fs *fs, struct cfs_obj *o)
 	pthread_mutex_lock(&fs->objs.lock);
 	unref_locked(&fs->objs, o);
 	pthread_mutex_unlock(&fs->objs.lock);
+}
+
+int cfs_obj_prefetch(struct cfs_fs *fs, uint32_t ino)
+{
+	const struct cfs_inode *n = &fs->tree.nodes[ino];
+	const uint8_t *digest = fs->tree.digests[n->data];
+	struct cfs_objtab *t = &fs->objs;
+	struct cfs_obj *o;
+	bool hit = false;
+	int r;
+
+	pthread_mutex_lock(&t->lock);
+	for (o = *bucket(t, digest); o; o = o->next)
+		if (memcmp(o->digest, digest, CFS_SHA256_LEN) == 0)
+			break;
+	if (o) {
+		/* Open, or being loaded by an open: nothing to do. */
+		pthread_mutex_unlock(&t->lock);
+		return 0;
+	}
+	o = new_loading(t, digest, n->size);
+	pthread_mutex_unlock(&t->lock);
+
+	r = load(fs, ino, o, &hit);
+	finish_load(t, o, r);
+	if (r == 0)
+		cfs_obj_put(fs, o); /* opens that joined keep it */
+	return r < 0 ? r : !hit;
 }

@@ -4,7 +4,11 @@
  * Errors are 0/-errno internally and become fuse_reply_err(req, -r) here,
  * at the edge.  The environment never changes while mounted, so entries,
  * attributes, negative lookups, directory listings and file pages are all
- * cached by the kernel for as long as it likes.
+ * cached by the kernel for as long as it likes.  Nodes the mount does not
+ * serve (pruned ones with --pruned=enoent, those outside the working set
+ * with --strict) look absent, and their first lookup is logged; the
+ * first lookup, getattr, open, readlink and readdir of each served node
+ * go to the trace (--trace).
  */
 #include <string.h>
 #include <sys/statvfs.h>
@@ -47,10 +51,18 @@ static void fill_entry(const struct cfs_fs *fs, fuse_ino_t ino, struct fuse_entr
 		fill_attr(fs, ino, &fs->tree.nodes[ino], &e->attr);
 }
 
+/* The served node ino, or NULL. */
+static const struct cfs_inode *get_node(struct cfs_fs *fs, fuse_ino_t ino)
+{
+	const struct cfs_inode *n = cfs_tree_get(&fs->tree, ino);
+
+	return n && !(n->flags & CFS_INODE_UNSERVED) ? n : NULL;
+}
+
 /* The directory ino, or NULL with *r set. */
 static const struct cfs_inode *get_dir(struct cfs_fs *fs, fuse_ino_t ino, int *r)
 {
-	const struct cfs_inode *n = cfs_tree_get(&fs->tree, ino);
+	const struct cfs_inode *n = get_node(fs, ino);
 
 	*r = !n ? -ENOENT : !S_ISDIR(n->mode) ? -ENOTDIR : 0;
 	return *r ? NULL : n;
@@ -71,6 +83,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct cfs_fs *fs = fs_of(req);
 	struct fuse_entry_param e;
 	const struct cfs_inode *dir;
+	uint32_t child;
 	int r;
 
 	if (!(dir = get_dir(fs, parent, &r))) {
@@ -81,8 +94,17 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
+	child = cfs_tree_lookup(&fs->tree, dir, name);
+	if (child && (fs->tree.nodes[child].flags & (CFS_INODE_PRUNED | CFS_INODE_UNSERVED))) {
+		/* Logged before the kernel caches the answer, negative or not. */
+		cfs_access_note(fs, req, child);
+		if (fs->tree.nodes[child].flags & CFS_INODE_UNSERVED)
+			child = 0;
+	}
+	if (child)
+		cfs_trace_op(fs, req, child, CFS_TRACE_LOOKUP);
 	/* ino 0 with a timeout: a negative entry the kernel caches. */
-	fill_entry(fs, cfs_tree_lookup(&fs->tree, dir, name), &e);
+	fill_entry(fs, child, &e);
 	fuse_reply_entry(req, &e);
 }
 
@@ -99,13 +121,14 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cfs_fs *fs = fs_of(req);
-	const struct cfs_inode *n = cfs_tree_get(&fs->tree, ino);
+	const struct cfs_inode *n = get_node(fs, ino);
 	struct stat st;
 
 	if (!n) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
+	cfs_trace_op(fs, req, (uint32_t)ino, CFS_TRACE_GETATTR);
 	fill_attr(fs, ino, n, &st);
 	fuse_reply_attr(req, &st, TTL);
 }
@@ -113,18 +136,20 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct cfs_fs *fs = fs_of(req);
-	const struct cfs_inode *n = cfs_tree_get(&fs->tree, ino);
+	const struct cfs_inode *n = get_node(fs, ino);
 
-	if (!n || !S_ISLNK(n->mode))
+	if (!n || !S_ISLNK(n->mode)) {
 		fuse_reply_err(req, n ? EINVAL : ENOENT);
-	else
-		fuse_reply_readlink(req, cfs_tree_str(&fs->tree, n->data));
+		return;
+	}
+	cfs_trace_op(fs, req, (uint32_t)ino, CFS_TRACE_READLINK);
+	fuse_reply_readlink(req, cfs_tree_str(&fs->tree, n->data));
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cfs_fs *fs = fs_of(req);
-	const struct cfs_inode *n = cfs_tree_get(&fs->tree, ino);
+	const struct cfs_inode *n = get_node(fs, ino);
 	struct cfs_obj *o = NULL;
 	int r;
 
@@ -132,6 +157,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
+	cfs_trace_op(fs, req, (uint32_t)ino, CFS_TRACE_OPEN);
 	if (S_ISDIR(n->mode) || !S_ISREG(n->mode)) {
 		fuse_reply_err(req, S_ISDIR(n->mode) ? EISDIR : EINVAL);
 		return;
@@ -203,7 +229,17 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
-/* Offsets: 0 is ".", 1 is "..", 2 + i is the i-th child in name order. */
+/* Whether readdirplus may hand the kernel an entry for ino. */
+static bool want_entry(struct cfs_fs *fs, uint32_t ino)
+{
+	if (fs->tree.nodes[ino].flags & (CFS_INODE_PRUNED | CFS_INODE_UNSERVED))
+		return false;
+	return !fs->trace ||
+	       (atomic_load_explicit(&fs->seen[ino], memory_order_relaxed) & CFS_TRACE_LOOKUP);
+}
+
+/* Offsets: 0 is ".", 1 is "..", 2 + i is the i-th child in name order;
+ * hidden children are skipped, so some offsets never appear. */
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
 	struct cfs_fs *fs = fs_of(req);
@@ -216,6 +252,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 		fuse_reply_err(req, -r);
 		return;
 	}
+	cfs_trace_op(fs, req, (uint32_t)ino, CFS_TRACE_READDIR);
 	if (size > 1 << 20)
 		size = 1 << 20;
 	buf = cfs_xmalloc(size ? size : 1);
@@ -230,12 +267,17 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 			name = i == 0 ? "." : "..";
 		} else {
 			child = fs->tree.kids[dir->data + i - 2];
+			if (fs->tree.nodes[child].flags & CFS_INODE_HIDDEN)
+				continue;
 			name = cfs_tree_str(&fs->tree, fs->tree.nodes[child].name);
 		}
 		fill_entry(fs, child, &e);
 		if (plus) {
-			if (i < 2)
-				e.ino = 0; /* no lookup count for "." and ".." */
+			/* No lookup count for "." and ".."; and no entry for a node
+			 * whose first lookup must be logged or traced: the kernel
+			 * then looks it up when it is used. */
+			if (i < 2 || !want_entry(fs, (uint32_t)child))
+				e.ino = 0;
 			len = fuse_add_direntry_plus(req, buf + pos, size - pos, name, &e,
 						     (off_t)(i + 1));
 		} else {
@@ -269,7 +311,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	memset(&sv, 0, sizeof(sv));
 	sv.f_bsize = sv.f_frsize = 4096;
 	sv.f_blocks = (fs->tree.bytes + 4095) / 4096;
-	sv.f_files = fs->tree.n_nodes - 1;
+	sv.f_files = fs->tree.inodes;
 	sv.f_namemax = 255;
 	sv.f_flag = ST_RDONLY;
 	fuse_reply_statfs(req, &sv);
@@ -281,7 +323,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	cleanup_free char *json = NULL;
 	size_t len;
 
-	if (!cfs_tree_get(&fs->tree, ino)) {
+	if (!get_node(fs, ino)) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
@@ -310,7 +352,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	if (!cfs_tree_get(&fs_of(req)->tree, ino))
+	if (!get_node(fs_of(req), ino))
 		fuse_reply_err(req, ENOENT);
 	else
 		fuse_reply_err(req, (mask & W_OK) ? EROFS : 0);

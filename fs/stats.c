@@ -63,6 +63,17 @@ char *cfs_stats_json(struct cfs_fs *fs)
 	json_object_set_new(o, "evicted_bytes", U(s->evicted_bytes));
 	json_object_set_new(o, "open_objects", json_integer((json_int_t)n_open));
 	json_object_set_new(o, "cache_bytes", json_integer((json_int_t)cfs_cache_usage(fs->cache)));
+	json_object_set_new(o, "pruned", json_string(fs->pruned == CFS_FS_PRUNED_FETCH ? "fetch"
+								: "enoent"));
+	json_object_set_new(o, "pruned_accesses", U(s->pruned_accesses));
+	json_object_set_new(o, "strict", json_boolean(fs->strict));
+	json_object_set_new(o, "strict_refused", U(s->strict_refused));
+	json_object_set_new(o, "trace_lines", U(s->trace_lines));
+	json_object_set_new(o, "prefetch_objects",
+			    json_integer((json_int_t)cfs_prefetch_total(fs->prefetch)));
+	json_object_set_new(o, "prefetch_done", U(s->prefetch_done));
+	json_object_set_new(o, "prefetched", U(s->prefetched));
+	json_object_set_new(o, "prefetch_errors", U(s->prefetch_errors));
 	json_object_set_new(o, "fetch_p50_us", json_integer((json_int_t)cfs_stats_quantile(s, 0.50)));
 	json_object_set_new(o, "fetch_p99_us", json_integer((json_int_t)cfs_stats_quantile(s, 0.99)));
 	text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);

@@ -2,8 +2,10 @@
 /*
  * The index's nodes in compact arrays: one struct cfs_inode per ino, the
  * children of every directory in one array sorted by name, and all names
- * and symlink targets in one string pool.  About 48 bytes per node plus
- * its name, so 50,000 files take a few megabytes.
+ * and symlink targets in one string pool.  About 52 bytes per node plus
+ * its name, so 50,000 files take a few megabytes.  Pruned nodes
+ * (tombstones) are loaded too, flagged: whether they are served is the
+ * mount's choice (access.c).
  */
 #include <sqlite3.h>
 #include <string.h>
@@ -11,6 +13,8 @@
 #include "buf.h"
 #include "db.h"
 #include "fs-internal.h"
+
+_Static_assert(sizeof(struct cfs_inode) == 48, "struct cfs_inode grew");
 
 static void db_closep(struct cfs_db **db)
 {
@@ -47,12 +51,9 @@ static errint_t load_rows(struct cfs_tree *t, sqlite3 *h, const char *path,
 	uint32_t last_parent = 0;
 	int rc;
 
-	/* Pruned nodes (index format 2) are tombstones, not part of the tree. */
 	if (sqlite3_prepare_v2(h, "SELECT ino, parent, name, mode, size, mtime, mtime_nsec,"
-			       " digest, target FROM nodes WHERE NOT pruned ORDER BY parent, name",
-			       -1, &st, NULL) &&
-	    sqlite3_prepare_v2(h, "SELECT ino, parent, name, mode, size, mtime, mtime_nsec,"
-			       " digest, target FROM nodes ORDER BY parent, name", -1, &st, NULL))
+			       " digest, target, package, rule, pruned FROM nodes"
+			       " ORDER BY parent, name", -1, &st, NULL))
 		return cfs_err_set(err, EIO, "%s: %s", path, sqlite3_errmsg(h));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		sqlite3_int64 ino = sqlite3_column_int64(st, 0);
@@ -60,6 +61,8 @@ static errint_t load_rows(struct cfs_tree *t, sqlite3 *h, const char *path,
 		const char *name = (const char *)sqlite3_column_text(st, 2);
 		const void *digest = sqlite3_column_blob(st, 7);
 		const char *target = (const char *)sqlite3_column_text(st, 8);
+		sqlite3_int64 package = sqlite3_column_int64(st, 9);
+		sqlite3_int64 rule = sqlite3_column_int64(st, 10);
 		struct cfs_inode *n;
 
 		if (ino < CFS_ROOT_INO || ino >= t->n_nodes || parent < 0 || parent >= t->n_nodes)
@@ -70,6 +73,10 @@ static errint_t load_rows(struct cfs_tree *t, sqlite3 *h, const char *path,
 		n->mtime = sqlite3_column_int64(st, 5);
 		n->mtime_nsec = (uint32_t)sqlite3_column_int64(st, 6) % 1000000000u;
 		n->parent = (uint32_t)parent;
+		n->rule = rule > 0 && rule <= UINT16_MAX ? (uint16_t)rule : 0;
+		if (sqlite3_column_int64(st, 11))
+			n->flags |= CFS_INODE_PRUNED;
+		t->package[ino] = package > 0 && package < t->n_pkgs ? (uint32_t)package : 0;
 		if (!name || pool_add(pool, name, &n->name) < 0)
 			return corrupt(path, err, "bad name", (uint64_t)ino);
 		if ((parent == 0) != (ino == CFS_ROOT_INO) || (parent && (!*name || strchr(name, '/'))))
@@ -87,8 +94,6 @@ static errint_t load_rows(struct cfs_tree *t, sqlite3 *h, const char *path,
 			} else if (n->size) {
 				return corrupt(path, err, "file without digest", (uint64_t)ino);
 			}
-			t->files++;
-			t->bytes += n->size;
 		} else if (S_ISLNK(n->mode)) {
 			if (!target || pool_add(pool, target, &n->data) < 0)
 				return corrupt(path, err, "symlink without target", (uint64_t)ino);
@@ -107,8 +112,6 @@ static errint_t load_rows(struct cfs_tree *t, sqlite3 *h, const char *path,
 		}
 		t->kids[n_kids++] = (uint32_t)ino;
 		t->nodes[parent].count++;
-		if (S_ISDIR(n->mode))
-			t->nodes[parent].subdirs++;
 	}
 	if (rc != SQLITE_DONE)
 		return cfs_err_set(err, EIO, "%s: %s", path, sqlite3_errmsg(h));
@@ -121,7 +124,73 @@ static errint_t load_rows(struct cfs_tree *t, sqlite3 *h, const char *path,
 	}
 	if (!S_ISDIR(t->nodes[CFS_ROOT_INO].mode))
 		return corrupt(path, err, "root is not a directory", CFS_ROOT_INO);
+	t->nodes[CFS_ROOT_INO].flags &= (uint8_t)~CFS_INODE_PRUNED; /* never pruned */
+	cfs_tree_recount(t);
 	return 0;
+}
+
+/*
+ * Package names by packages.id and rules by rules.id, into the pool.  Ids
+ * are small and dense (install order, rule order); others are ignored.
+ */
+static errint_t load_names(struct cfs_tree *t, sqlite3 *h, const char *path,
+			   struct cfs_buf *pool, struct cfs_err *err)
+{
+	cleanup_stmt sqlite3_stmt *pk = NULL;
+	cleanup_stmt sqlite3_stmt *ru = NULL;
+	sqlite3_int64 max_pkg = 0, max_rule = 0;
+	int rc;
+
+	if (sqlite3_prepare_v2(h, "SELECT id, name, (SELECT max(id) FROM packages)"
+			       " FROM packages ORDER BY id", -1, &pk, NULL) ||
+	    sqlite3_prepare_v2(h, "SELECT id, origin, text, (SELECT max(id) FROM rules)"
+			       " FROM rules ORDER BY id", -1, &ru, NULL))
+		return cfs_err_set(err, EIO, "%s: %s", path, sqlite3_errmsg(h));
+	while ((rc = sqlite3_step(pk)) == SQLITE_ROW) {
+		sqlite3_int64 id = sqlite3_column_int64(pk, 0);
+		const char *name = (const char *)sqlite3_column_text(pk, 1);
+
+		if (!t->pkg_name) {
+			max_pkg = sqlite3_column_int64(pk, 2);
+			if (max_pkg < 0 || max_pkg > 1000000)
+				max_pkg = 0;
+			t->n_pkgs = (uint32_t)max_pkg + 1;
+			t->pkg_name = cfs_xcalloc(t->n_pkgs, sizeof(*t->pkg_name));
+		}
+		if (id > 0 && id < t->n_pkgs && name && pool_add(pool, name, &t->pkg_name[id]) < 0)
+			return -EFBIG;
+	}
+	if (rc != SQLITE_DONE)
+		return cfs_err_set(err, EIO, "%s: %s", path, sqlite3_errmsg(h));
+	while ((rc = sqlite3_step(ru)) == SQLITE_ROW) {
+		sqlite3_int64 id = sqlite3_column_int64(ru, 0);
+		const char *origin = (const char *)sqlite3_column_text(ru, 1);
+		const char *text = (const char *)sqlite3_column_text(ru, 2);
+
+		if (!t->rules) {
+			max_rule = sqlite3_column_int64(ru, 3);
+			if (max_rule < 0 || max_rule > UINT16_MAX)
+				max_rule = UINT16_MAX;
+			t->n_rules = (uint32_t)max_rule + 1;
+			t->rules = cfs_xcalloc(t->n_rules, sizeof(*t->rules));
+		}
+		if (id > 0 && id < t->n_rules && origin && text &&
+		    (pool_add(pool, origin, &t->rules[id].origin) < 0 ||
+		     pool_add(pool, text, &t->rules[id].text) < 0))
+			return -EFBIG;
+	}
+	if (rc != SQLITE_DONE)
+		return cfs_err_set(err, EIO, "%s: %s", path, sqlite3_errmsg(h));
+	return 0;
+}
+
+static char *meta_or_empty(struct cfs_db *db, const char *key)
+{
+	char *v = NULL;
+
+	if (cfs_db_get_meta(db, key, &v) < 0)
+		return cfs_xstrdup("");
+	return v;
 }
 
 errint_t cfs_tree_load(struct cfs_tree *t, const char *path, struct cfs_err *err)
@@ -152,10 +221,19 @@ errint_t cfs_tree_load(struct cfs_tree *t, const char *path, struct cfs_err *err
 	t->kids = cfs_xcalloc((size_t)count, sizeof(*t->kids));
 	cfs_buf_init(&pool, UINT32_MAX);
 	cfs_buf_add(&pool, "", 1); /* offset 0: the empty name */
-	r = load_rows(t, h, path, &pool, err);
+	t->package = cfs_xcalloc(t->n_nodes, sizeof(*t->package));
+	r = load_names(t, h, path, &pool, err);
+	if (r == -EFBIG)
+		r = cfs_err_set(err, EFBIG, "%s: too many names", path);
+	if (r == 0)
+		r = load_rows(t, h, path, &pool, err);
 	t->pool = cfs_buf_steal(&pool, NULL);
 	if (r == 0 && cfs_db_get_meta(db, "store", &t->store) < 0)
 		t->store = NULL;
+	if (r == 0) {
+		t->prefix = meta_or_empty(db, "prefix");
+		t->lock_sha256 = meta_or_empty(db, "lock_sha256");
+	}
 	if (r < 0)
 		cfs_tree_release(t);
 	return r;
@@ -167,7 +245,12 @@ void cfs_tree_release(struct cfs_tree *t)
 	free(t->kids);
 	free(t->pool);
 	free(t->digests);
+	free(t->package);
+	free(t->pkg_name);
+	free(t->rules);
 	free(t->store);
+	free(t->prefix);
+	free(t->lock_sha256);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -213,4 +296,63 @@ void cfs_tree_path(const struct cfs_tree *t, uint32_t ino, char *buf, size_t len
 			break;
 		pos += (size_t)w;
 	}
+}
+
+uint32_t cfs_tree_resolve(const struct cfs_tree *t, const char *path)
+{
+	char name[256];
+	uint32_t ino = CFS_ROOT_INO;
+
+	while (*path) {
+		const char *end = strchrnul(path, '/');
+		size_t len = (size_t)(end - path);
+
+		if (len >= sizeof(name) || !S_ISDIR(t->nodes[ino].mode))
+			return 0;
+		memcpy(name, path, len);
+		name[len] = '\0';
+		path = *end ? end + 1 : end;
+		if (len == 0 || (len == 1 && name[0] == '.'))
+			continue;
+		if (!(ino = cfs_tree_lookup(t, &t->nodes[ino], name)))
+			return 0;
+	}
+	return ino;
+}
+
+void cfs_tree_recount(struct cfs_tree *t)
+{
+	t->files = t->bytes = 0;
+	t->inodes = 1; /* the root */
+	for (uint32_t i = CFS_ROOT_INO; i < t->n_nodes; i++) {
+		struct cfs_inode *n = &t->nodes[i];
+
+		if (S_ISDIR(n->mode))
+			n->subdirs = 0;
+	}
+	for (uint32_t i = CFS_ROOT_INO + 1; i < t->n_nodes; i++) {
+		const struct cfs_inode *n = &t->nodes[i];
+
+		if (!n->mode || (n->flags & CFS_INODE_HIDDEN))
+			continue;
+		t->inodes++;
+		if (S_ISDIR(n->mode))
+			t->nodes[n->parent].subdirs++;
+		if (S_ISREG(n->mode)) {
+			t->files++;
+			t->bytes += n->size;
+		}
+	}
+}
+
+const struct cfs_tree_rule *cfs_tree_rule(const struct cfs_tree *t, uint32_t id)
+{
+	return id && id < t->n_rules && t->rules[id].origin ? &t->rules[id] : NULL;
+}
+
+const char *cfs_tree_package(const struct cfs_tree *t, uint32_t ino)
+{
+	uint32_t id = ino < t->n_nodes ? t->package[ino] : 0;
+
+	return id && id < t->n_pkgs && t->pkg_name[id] ? cfs_tree_str(t, t->pkg_name[id]) : NULL;
 }

@@ -27,61 +27,54 @@ static const char mount_help[] =
 	"      --fetch-timeout SECS   give up on one file's fetch after SECS, all\n"
 	"                             attempts together (default %d); the open fails with EIO\n"
 	"      --fetch-retries N      extra attempts after a transient failure (default %d)\n"
+	"      --pruned=enoent|fetch  paths the index pruned are absent (default), or\n"
+	"                             served; either way the first access of each is\n"
+	"                             logged with the process and the rule that pruned it\n"
+	"      --trace FILE           append the first lookup, getattr, open, readlink\n"
+	"                             and readdir of each path to FILE (JSON lines)\n"
+	"      --workset WS --strict  serve only the paths of working set WS; others are\n"
+	"                             ENOENT and their first access is logged\n"
+	"      --prefetch FILE        once mounted, fetch the objects of a working set or\n"
+	"                             trace into the cache, in first-access order\n"
+	"      --prefetch-jobs N      concurrent prefetches (default %d)\n"
 	"  -f, --foreground           stay in the foreground and log to stderr\n"
 	"      --log-file FILE        in the background, append the log to FILE, not syslog\n"
 	"  -s, --single-thread        serve one request at a time (for comparison)\n"
 	"  -o OPTS                    FUSE mount options (allow_other, ...), and\n"
 	"                             store=, cache=, cache_size=, fetch_timeout=,\n"
-	"                             fetch_retries= as for mount -t fuse.condafs\n"
+	"                             fetch_retries=, pruned=, trace=, workset=, strict,\n"
+	"                             prefetch=, prefetch_jobs= as for mount -t fuse.condafs\n"
 	"  -d, --debug                trace every FUSE request (implies -f)\n"
 	"  -q, --quiet                only errors\n"
 	"  -v, --verbose              more detail (twice for debug output)\n"
 	"  -h, --help                 show this help\n";
 
-static bool parse_uint(const char *s, unsigned max, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	if (!s || !*s || *s == '-')
-		return false;
-	v = strtoul(s, &end, 10);
-	if (*end || v > max)
-		return false;
-	*out = (unsigned)v;
-	return true;
-}
+enum { OPT_SET = 256, OPT_LOG_FILE };
 
 /* Takes condafs's own settings out of a -o list; the rest goes to FUSE. */
 static int parse_o(char *list, struct cfs_fs_opts *o, struct cfs_buf *fuse_opts)
 {
 	char *save = NULL;
+	struct cfs_err err;
 
 	for (char *opt = strtok_r(list, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
 		char *val = strchr(opt, '=');
-		size_t klen = val ? (size_t)(val - opt) : strlen(opt);
-#define KEY(k) (klen == strlen(k) && strncmp(opt, k, klen) == 0)
+		int r;
+
 		if (val)
-			val++;
-		if (KEY("store") && val) {
-			o->store = val;
-		} else if (KEY("cache") && val) {
-			o->cache_dir = val;
-		} else if (KEY("cache_size") && val) {
-			if (cfs_parse_size(val, &o->cache_size) < 0)
-				return cli_usage("mount", "bad cache_size '%s'", val);
-		} else if (KEY("fetch_timeout") && val) {
-			if (!parse_uint(val, 86400, &o->fetch_timeout) || !o->fetch_timeout)
-				return cli_usage("mount", "bad fetch_timeout '%s'", val);
-		} else if (KEY("fetch_retries") && val) {
-			if (!parse_uint(val, 100, &o->fetch_retries))
-				return cli_usage("mount", "bad fetch_retries '%s'", val);
-		} else if (*opt) {
-			if (fuse_opts->len)
-				cfs_buf_addstr(fuse_opts, ",");
-			cfs_buf_addstr(fuse_opts, opt);
+			*val++ = '\0';
+		r = cfs_fs_opts_set(o, opt, val, &err);
+		if (r == -EINVAL)
+			return cli_usage("mount", "-o %s", err.msg);
+		if (r == 0 || !*opt)
+			continue;
+		if (fuse_opts->len)
+			cfs_buf_addstr(fuse_opts, ",");
+		cfs_buf_addstr(fuse_opts, opt);
+		if (val) {
+			cfs_buf_addstr(fuse_opts, "=");
+			cfs_buf_addstr(fuse_opts, val);
 		}
-#undef KEY
 	}
 	return -1;
 }
@@ -89,14 +82,20 @@ static int parse_o(char *list, struct cfs_fs_opts *o, struct cfs_buf *fuse_opts)
 int cmd_mount(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "store", required_argument, NULL, 'S' + 256 },
-		{ "cache", required_argument, NULL, 'c' },
-		{ "cache-size", required_argument, NULL, 'S' },
-		{ "fetch-timeout", required_argument, NULL, 'T' },
-		{ "fetch-retries", required_argument, NULL, 'R' },
+		{ "store", required_argument, NULL, OPT_SET },
+		{ "cache", required_argument, NULL, OPT_SET },
+		{ "cache-size", required_argument, NULL, OPT_SET },
+		{ "fetch-timeout", required_argument, NULL, OPT_SET },
+		{ "fetch-retries", required_argument, NULL, OPT_SET },
+		{ "pruned", required_argument, NULL, OPT_SET },
+		{ "trace", required_argument, NULL, OPT_SET },
+		{ "workset", required_argument, NULL, OPT_SET },
+		{ "strict", no_argument, NULL, OPT_SET },
+		{ "prefetch", required_argument, NULL, OPT_SET },
+		{ "prefetch-jobs", required_argument, NULL, OPT_SET },
 		{ "foreground", no_argument, NULL, 'f' },
-		{ "log-file", required_argument, NULL, 'L' },
-		{ "single-thread", no_argument, NULL, '1' },
+		{ "log-file", required_argument, NULL, OPT_LOG_FILE },
+		{ "single-thread", no_argument, NULL, 's' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -107,33 +106,22 @@ int cmd_mount(int argc, char **argv)
 	cleanup_buf struct cfs_buf fuse_opts;
 	cleanup_free char *default_cache = cfs_fs_default_cache_dir();
 	struct cfs_err err;
-	int c, verbose = 0, quiet = 0, r;
+	int c, idx, verbose = 0, quiet = 0, r;
+	char name[40];
 
 	cfs_fs_opts_init(&o);
 	cfs_buf_init(&fuse_opts, 1 << 16);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "so:fdqvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "so:fdqvh", opts, &idx)) != -1) {
 		switch (c) {
-		case 'S' + 256: o.store = optarg; break;
-		case 'c': o.cache_dir = optarg; break;
-		case 'S':
-			if (cfs_parse_size(optarg, &o.cache_size) < 0)
-				return cli_usage("mount", "--cache-size wants a size like 512M or 2G, not '%s'",
-						 optarg);
-			break;
-		case 'T':
-			if (!parse_uint(optarg, 86400, &o.fetch_timeout) || !o.fetch_timeout)
-				return cli_usage("mount", "--fetch-timeout wants seconds, not '%s'", optarg);
-			break;
-		case 'R':
-			if (!parse_uint(optarg, 100, &o.fetch_retries))
-				return cli_usage("mount", "--fetch-retries wants a number from 0 to 100, "
-						 "not '%s'", optarg);
+		case OPT_SET:
+			snprintf(name, sizeof(name), "--%s", opts[idx].name);
+			if (cfs_fs_opts_set(&o, name, optarg, &err) < 0)
+				return cli_usage("mount", "%s", err.msg);
 			break;
 		case 'f': o.foreground = true; break;
-		case 'L': o.log_file = optarg; break;
-		case 's':
-		case '1': o.single_thread = true; break;
+		case OPT_LOG_FILE: o.log_file = optarg; break;
+		case 's': o.single_thread = true; break;
 		case 'd': o.debug = o.foreground = true; break;
 		case 'q': quiet++; break;
 		case 'v': verbose++; break;
@@ -143,13 +131,15 @@ int cmd_mount(int argc, char **argv)
 			break;
 		case 'h':
 			printf(mount_help, default_cache, CFS_FS_DEFAULT_FETCH_TIMEOUT,
-			       CFS_FS_DEFAULT_FETCH_RETRIES);
+			       CFS_FS_DEFAULT_FETCH_RETRIES, CFS_FS_DEFAULT_PREFETCH_JOBS);
 			return 0;
 		default: return cli_usage("mount", "bad option");
 		}
 	}
 	if (optind + 2 != argc)
 		return cli_usage("mount", "expected ENV.cfs MOUNTPOINT");
+	if (cfs_fs_opts_check(&o, &err) < 0)
+		return cli_usage("mount", "%s", err.msg);
 	cli_set_verbosity(o.debug ? 2 : verbose, quiet);
 	o.index = argv[optind];
 	o.mountpoint = argv[optind + 1];
@@ -199,8 +189,9 @@ static const char stats_help[] =
 	"usage: condafs stats MOUNTPOINT [--json]\n"
 	"\n"
 	"Shows a live mount's counters: opens, cache hits and misses, objects and\n"
-	"bytes fetched from the store, bytes served, fetch errors, evictions and\n"
-	"fetch latency.  They are read from the extended attribute\n"
+	"bytes fetched from the store, bytes served, fetch errors, evictions,\n"
+	"fetch latency, pruned paths accessed, paths refused by --strict, trace\n"
+	"lines and prefetch progress.  They are read from the extended attribute\n"
 	"user.condafs.stats of the mount's root, which holds the same JSON.\n"
 	"\n"
 	"Options:\n"
@@ -273,6 +264,19 @@ int cmd_stats(int argc, char **argv)
 		row_count(o, "evictions", "evictions");
 		row_bytes(o, "evicted", "evicted_bytes");
 		row_bytes(o, "cache size", "cache_bytes");
+		printf("%-18s %s\n", "pruned paths", json_string_value(json_object_get(o, "pruned")));
+		row_count(o, "pruned accesses", "pruned_accesses");
+		if (json_is_true(json_object_get(o, "strict")))
+			row_count(o, "strict refused", "strict_refused");
+		if (json_integer_value(json_object_get(o, "trace_lines")))
+			row_count(o, "trace lines", "trace_lines");
+		if (json_integer_value(json_object_get(o, "prefetch_objects"))) {
+			printf("%-18s %lld of %lld (%lld fetched, %lld failed)\n", "prefetch",
+			       json_integer_value(json_object_get(o, "prefetch_done")),
+			       json_integer_value(json_object_get(o, "prefetch_objects")),
+			       json_integer_value(json_object_get(o, "prefetched")),
+			       json_integer_value(json_object_get(o, "prefetch_errors")));
+		}
 		printf("%-18s %.1f ms\n", "fetch p50", json_integer_value(json_object_get(o, "fetch_p50_us")) / 1000.0);
 		printf("%-18s %.1f ms\n", "fetch p99", json_integer_value(json_object_get(o, "fetch_p99_us")) / 1000.0);
 	}

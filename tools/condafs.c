@@ -22,6 +22,7 @@ static const struct cfs_command commands[] = {
 	{ "mount", cmd_mount, "serve an index read-only with FUSE, fetching files on first open" },
 	{ "umount", cmd_umount, "unmount a condafs mount" },
 	{ "stats", cmd_stats, "show a live mount's counters" },
+	{ "run", cmd_run, "run a command with an index mounted at /env in a private mount namespace" },
 };
 
 static void usage(FILE *f)

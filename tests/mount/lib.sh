@@ -2,8 +2,9 @@
 # Shared helpers for the mount tests.  Source it, then call enter_ns "$@".
 #
 # Every test runs in a private mount namespace (unshare -m --propagation
-# private) inside a throw-away root: a tmpfs whose top-level entries are
-# recursive binds of the real ones, plus an empty /env.  So /env exists and
+# private) inside a throw-away root (pivot_root, or chroot where that fails):
+# a tmpfs whose top-level entries are recursive binds of the real ones, plus
+# an empty /env.  So /env exists and
 # is mounted only inside the test; the host never sees either.
 # Tests wait for readiness (condafs mount returns once the mount is ready),
 # never for a fixed time.  Only loopback traffic.
@@ -68,7 +69,15 @@ enter_ns() {
 				elif [[ -e $e ]]; then : >"$R/$n"; mount --bind "$e" "$R/$n"
 				fi
 			done
-			mkdir "$R/env"
+			mkdir "$R/env" "$R/.oldroot"
+			# pivot_root rather than chroot where it works: a chrooted
+			# process may not make user namespaces (condafs run as a user).
+			cd "$R"
+			if pivot_root . .oldroot 2>/dev/null; then
+				umount -l /.oldroot && rmdir /.oldroot
+				exec /bin/bash "$@"
+			fi
+			rmdir .oldroot
 			exec chroot "$R" /bin/bash "$@"' \
 		- "$T/root" "$(realpath "$0")" "$CONDAFS" "$BUILDDIR" || rc=$?
 	# The namespace is gone with its last process; so are its mounts.
@@ -177,6 +186,30 @@ pyenv_index() {
 	ln -sfn "$src/env.cfs" "$dir/env.cfs"
 	ln -sfn "$src/store" "$dir/store"
 	return 0
+}
+
+# preset_index OUT PRESETS: the realistic environment indexed again with
+# --preset PRESETS into OUT (objects go to its shared store, which already
+# holds them all); skips the test if the environment is unavailable.
+preset_index() {
+	local out=$1 presets=$2 src="$BUILDDIR/tests/mount/pyenv"
+	pyenv_index "$T/py" || skip "tests/fixtures/mkpyenv.py is not available"
+	"$CONDAFS" index "$src/conda-lock.yml" -o "$out" --store "$src/store" --cache "$src/pkgs" \
+		--preset "$presets" -q || fail "condafs index --preset $presets failed"
+}
+
+is_mounted() {
+	awk -v mp="$1" '$2 == mp { found = 1 } END { exit !found }' /proc/self/mounts
+}
+
+# wait_for FILE: waits (bounded) until FILE exists.
+wait_for() {
+	local i
+	for i in $(seq 600); do
+		[[ -e $1 ]] && return 0
+		sleep 0.05
+	done
+	fail "$1 did not appear"
 }
 
 # check_cache DIR: every object in the cache is named by the sha256 of its

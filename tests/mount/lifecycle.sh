@@ -13,10 +13,6 @@ corpus_index "$T/corpus"
 IDX=$T/corpus/env.cfs
 CACHE=$T/cache
 
-is_mounted() {
-	awk -v mp="$1" '$2 == mp { found = 1 } END { exit !found }' /proc/self/mounts
-}
-
 # mount_fails WHAT PATTERN ARGS...: condafs mount ARGS exits 1 with one line
 # matching PATTERN, and nothing is mounted at /env.
 mount_fails() {
