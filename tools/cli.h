@@ -21,6 +21,8 @@ int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_workset(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* Prints "condafs: <msg>" for err and returns exit status 1. */
 int cli_fail(const struct cfs_err *err);

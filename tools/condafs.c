@@ -23,6 +23,8 @@ static const struct cfs_command commands[] = {
 	{ "umount", cmd_umount, "unmount a condafs mount" },
 	{ "stats", cmd_stats, "show a live mount's counters" },
 	{ "run", cmd_run, "run a command with an index mounted at /env in a private mount namespace" },
+	{ "workset", cmd_workset, "make a working set from traces of profiling runs" },
+	{ "export", cmd_export, "write working sets as a directory, a tar or an OCI image" },
 };
 
 static void usage(FILE *f)

@@ -7,12 +7,14 @@ pkgs=(
   # build
   meson ninja-build pkg-config gcc
   libfuse3-dev libarchive-dev libzstd-dev libsqlite3-dev libcurl4-openssl-dev
-  libjansson-dev libyaml-dev libssl-dev
+  libjansson-dev libyaml-dev libssl-dev zlib1g-dev
   # run
   fuse3
   # tests and benchmarks
   python3 conda-package-handling zstd bzip2 nginx bubblewrap
   squashfuse squashfs-tools util-linux procps strace
+  # OCI export checks
+  skopeo umoci podman runc
   # fuzzing (CI runs each harness for a bounded time)
   clang libclang-rt-14-dev
 )
