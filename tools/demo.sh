@@ -31,12 +31,39 @@ step "condafs ls env.cfs bin"
 step "condafs cat env.cfs bin/flask (an entry point condafs generated)"
 "$condafs" cat "$work/env.cfs" bin/flask
 
-step "extract with condafs cat and run /env/bin/python3 from it (bubblewrap)"
-rm -rf "$work/extracted"
-python3 tests/fixtures/extract.py "$condafs" "$work/env.cfs" "$work/extracted"
-bwrap --ro-bind /usr /usr --symlink usr/lib /lib --symlink usr/lib64 /lib64 \
-  --symlink usr/bin /bin --ro-bind /etc /etc --proc /proc --dev /dev --tmpfs /tmp \
-  --ro-bind "$work/extracted" /env --setenv PATH /env/bin:/usr/bin --unshare-net \
-  /env/bin/python3 -c 'import json, sqlite3, ssl, sys, importlib.metadata as m, flask; print("python", sys.version.split()[0], "from", sys.prefix, "- flask", m.version("flask"))'
+made_env=
+[ -e /env ] || made_env=1
+cleanup() { [ -n "$made_env" ] && rmdir /env 2>/dev/null || true; }
+trap cleanup EXIT
+run=("$condafs" run "$work/env.cfs" --cache "$work/objcache")
+
+step "condafs run: mount the index at /env (private namespace) and profile two workloads"
+rm -f "$work"/trace-*.jsonl
+"${run[@]}" --trace "$work/trace-python.jsonl" -- /env/bin/python3 -c \
+  'import json, sqlite3, ssl, sys, importlib.metadata as m, flask; print("python", sys.version.split()[0], "from", sys.prefix, "- flask", m.version("flask"))'
+"${run[@]}" --trace "$work/trace-pygmentize.jsonl" -- /env/bin/pygmentize -V
+echo "traced $(cat "$work"/trace-*.jsonl | wc -l) first accesses"
+
+step "condafs workset: merge the traces into a working set"
+"$condafs" workset "$work"/trace-*.jsonl --index "$work/env.cfs" -o "$work/app.workset"
+
+step "strict mode: only the working set is served"
+"${run[@]}" --workset "$work/app.workset" --strict -- /env/bin/python3 -c 'import json; print("json ok in strict mode")'
+"${run[@]}" --workset "$work/app.workset" --strict -- /env/bin/python3 -c 'import tomllib' 2>&1 |
+  grep -E 'outside the working set|Error' | head -3 || true
+
+step "condafs export: the working set as a reproducible tar layer and an OCI image"
+"$condafs" export "$work/env.cfs" --workset "$work/app.workset" -o "$work/app-layer.tar" --format tar
+"$condafs" export "$work/env.cfs" --workset "$work/app.workset" -o "$work/app-oci" --format oci \
+  --name localhost/condafs/demo:latest
+
+step "run both workloads from the exported layer alone (bubblewrap, host /usr for libc)"
+rm -rf "$work/layer"; mkdir -p "$work/layer"
+tar -xf "$work/app-layer.tar" -C "$work/layer"
+bw=(bwrap --ro-bind /usr /usr --symlink usr/lib /lib --symlink usr/lib64 /lib64
+  --symlink usr/bin /bin --ro-bind /etc /etc --proc /proc --dev /dev --tmpfs /tmp
+  --ro-bind "$work/layer/env" /env --unshare-net)
+"${bw[@]}" /env/bin/python3 -c 'import json, sqlite3, ssl, flask; print("from the layer: imports ok")'
+"${bw[@]}" /env/bin/pygmentize -V
 echo
 echo "demo done: everything is in $work"
