@@ -64,7 +64,9 @@ enter_ns() {
 			mkdir -p "$R"; mount -t tmpfs -o mode=755 condafs-test-root "$R"
 			for e in /*; do
 				n=${e#/}
-				if [[ -L $e ]]; then cp -P "$e" "$R/$n"
+				# The test root has its own empty /env, whatever the host has.
+				if [[ $n == env ]]; then continue
+				elif [[ -L $e ]]; then cp -P "$e" "$R/$n"
 				elif [[ -d $e ]]; then mkdir "$R/$n"; mount --rbind "$e" "$R/$n"
 				elif [[ -e $e ]]; then : >"$R/$n"; mount --bind "$e" "$R/$n"
 				fi
