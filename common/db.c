@@ -268,12 +268,11 @@ errint_t cfs_db_open(const char *path, struct cfs_db **out, struct cfs_err *err)
 				   "%s: index format version %s is not supported (condafs reads version %d)",
 				   path, ver ? ver : "?", CFS_INDEX_VERSION);
 	}
-	if (prepare(db, "SELECT ino, parent, name, mode, size, mtime, mtime_nsec, digest, target,"
-		    " package, rule, pruned FROM nodes WHERE ino = ?", &db->get_node) ||
-	    prepare(db, "SELECT ino, parent, name, mode, size, mtime, mtime_nsec, digest, target,"
-		    " package, rule, pruned FROM nodes WHERE parent = ? AND name = ?", &db->lookup) ||
-	    prepare(db, "SELECT ino, parent, name, mode, size, mtime, mtime_nsec, digest, target,"
-		    " package, rule, pruned FROM nodes WHERE parent = ? ORDER BY name", &db->children)) {
+	if (prepare(db, "SELECT " CFS_DB_NODE_COLUMNS " FROM nodes WHERE ino = ?", &db->get_node) ||
+	    prepare(db, "SELECT " CFS_DB_NODE_COLUMNS " FROM nodes WHERE parent = ? AND name = ?",
+		    &db->lookup) ||
+	    prepare(db, "SELECT " CFS_DB_NODE_COLUMNS " FROM nodes WHERE parent = ? ORDER BY name",
+		    &db->children)) {
 		r = db_err(db, err, "not a condafs index");
 		cfs_db_close(db);
 		return r;
@@ -321,7 +320,7 @@ errint_t cfs_db_get_meta(struct cfs_db *db, const char *key, char **value)
 	return r;
 }
 
-static void row_to_node(sqlite3_stmt *st, struct cfs_node *n)
+void cfs_db_row_to_node(sqlite3_stmt *st, struct cfs_node *n)
 {
 	const void *digest;
 
@@ -351,7 +350,7 @@ static errint_t one_row(sqlite3_stmt *st, struct cfs_node *n)
 	int r = 0;
 
 	if (rc == SQLITE_ROW)
-		row_to_node(st, n);
+		cfs_db_row_to_node(st, n);
 	else
 		r = rc == SQLITE_DONE ? -ENOENT : -EIO;
 	sqlite3_reset(st);
@@ -401,8 +400,7 @@ errint_t cfs_db_foreach_child(struct cfs_db *db, uint64_t dir, cfs_node_fn fn, v
 	int rc, r = 0;
 
 	if (sqlite3_prepare_v2(db->h,
-			       "SELECT ino, parent, name, mode, size, mtime, mtime_nsec, digest,"
-			       " target, package, rule, pruned FROM nodes WHERE parent = ? ORDER BY name",
+			       "SELECT " CFS_DB_NODE_COLUMNS " FROM nodes WHERE parent = ? ORDER BY name",
 			       -1, &st, NULL))
 		return -EIO;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)dir);
@@ -411,7 +409,7 @@ errint_t cfs_db_foreach_child(struct cfs_db *db, uint64_t dir, cfs_node_fn fn, v
 			alloc = alloc ? alloc * 2 : 32;
 			rows = cfs_xrealloc(rows, alloc * sizeof(*rows));
 		}
-		row_to_node(st, &rows[n++]);
+		cfs_db_row_to_node(st, &rows[n++]);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)

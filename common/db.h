@@ -105,4 +105,13 @@ errint_t cfs_db_stats(struct cfs_db *db, struct cfs_db_stats *st);
 /* The raw handle, for modules that run their own queries. */
 struct sqlite3 *cfs_db_handle(struct cfs_db *db);
 
+/* The nodes columns that cfs_db_row_to_node() reads, in its order, for such
+ * a query: "SELECT " CFS_DB_NODE_COLUMNS " FROM nodes ...". */
+#define CFS_DB_NODE_COLUMNS \
+	"ino, parent, name, mode, size, mtime, mtime_nsec, digest, target, package, rule, pruned"
+struct sqlite3_stmt;
+/* Fills *n from the current row of st, whose first columns are
+ * CFS_DB_NODE_COLUMNS.  Caller releases *n with cfs_node_release(). */
+void cfs_db_row_to_node(struct sqlite3_stmt *st, struct cfs_node *n);
+
 #endif

@@ -136,6 +136,17 @@ done:
 	return r;
 }
 
+/* The table's object for digest, open or loading, or NULL; t->lock is held. */
+static struct cfs_obj *find_locked(struct cfs_objtab *t, const uint8_t *digest)
+{
+	struct cfs_obj *o;
+
+	for (o = *bucket(t, digest); o; o = o->next)
+		if (memcmp(o->digest, digest, CFS_SHA256_LEN) == 0)
+			break;
+	return o;
+}
+
 /* A new entry in the loading state, holding one reference; t->lock held. */
 static struct cfs_obj *new_loading(struct cfs_objtab *t, const uint8_t *digest, uint64_t size)
 {
@@ -179,9 +190,7 @@ errint_t cfs_obj_get(struct cfs_fs *fs, uint32_t ino, struct cfs_obj **out)
 	int r;
 
 	pthread_mutex_lock(&t->lock);
-	for (o = *bucket(t, digest); o; o = o->next)
-		if (memcmp(o->digest, digest, CFS_SHA256_LEN) == 0)
-			break;
+	o = find_locked(t, digest);
 	if (o) {
 		o->refs++;
 		while (o->state == CFS_OBJ_LOADING) {
@@ -225,9 +234,7 @@ int cfs_obj_prefetch(struct cfs_fs *fs, uint32_t ino)
 	int r;
 
 	pthread_mutex_lock(&t->lock);
-	for (o = *bucket(t, digest); o; o = o->next)
-		if (memcmp(o->digest, digest, CFS_SHA256_LEN) == 0)
-			break;
+	o = find_locked(t, digest);
 	if (o) {
 		/* Open, or being loaded by an open: nothing to do. */
 		pthread_mutex_unlock(&t->lock);

@@ -92,13 +92,11 @@ static errint_t load_nodes(struct cfs_db *db, struct cfs_ws_tree *t, struct cfs_
 	size_t i = 0;
 	int rc;
 
-	if (sqlite3_prepare_v2(h, "SELECT ino, parent, name, mode, size, mtime, mtime_nsec, digest,"
-			       " target, package, rule, pruned, (SELECT count(*) FROM nodes)"
+	if (sqlite3_prepare_v2(h, "SELECT " CFS_DB_NODE_COLUMNS ", (SELECT count(*) FROM nodes)"
 			       " FROM nodes ORDER BY ino", -1, &st, NULL) != SQLITE_OK)
 		return cfs_err_set(err, EIO, "%s: %s", t->index_path, sqlite3_errmsg(h));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct cfs_node *n;
-		const void *digest;
 
 		if (!t->nodes) {
 			t->n = (size_t)sqlite3_column_int64(st, 12);
@@ -109,22 +107,7 @@ static errint_t load_nodes(struct cfs_db *db, struct cfs_ws_tree *t, struct cfs_
 			return cfs_err_set(err, EINVAL, "%s: node inodes are not dense from 1",
 					   t->index_path);
 		n = &t->nodes[i++];
-		n->ino = i;
-		n->parent = (uint64_t)sqlite3_column_int64(st, 1);
-		n->name = cfs_xstrdup((const char *)sqlite3_column_text(st, 2));
-		n->mode = (uint32_t)sqlite3_column_int64(st, 3);
-		n->size = (uint64_t)sqlite3_column_int64(st, 4);
-		n->mtime = sqlite3_column_int64(st, 5);
-		n->mtime_nsec = (uint32_t)sqlite3_column_int64(st, 6);
-		digest = sqlite3_column_blob(st, 7);
-		if (digest && sqlite3_column_bytes(st, 7) == CFS_SHA256_LEN) {
-			n->has_digest = true;
-			memcpy(n->digest, digest, CFS_SHA256_LEN);
-		}
-		n->target = xstrdup_or_null(sqlite3_column_text(st, 8));
-		n->package = sqlite3_column_int64(st, 9);
-		n->rule = sqlite3_column_int64(st, 10);
-		n->pruned = sqlite3_column_int(st, 11) != 0;
+		cfs_db_row_to_node(st, n);
 		if (S_ISLNK(n->mode) && !n->target)
 			return cfs_err_set(err, EINVAL, "%s: symlink node %zu has no target",
 					   t->index_path, i);

@@ -9,6 +9,7 @@
 #include "fs.h"
 #include "fsutil.h"
 #include "log.h"
+#include "mount-opts.h"
 
 static const char mount_help[] =
 	"usage: condafs mount ENV.cfs MOUNTPOINT [options]\n"
@@ -49,7 +50,7 @@ static const char mount_help[] =
 	"  -v, --verbose              more detail (twice for debug output)\n"
 	"  -h, --help                 show this help\n";
 
-enum { OPT_SET = 256, OPT_LOG_FILE };
+enum { OPT_LOG_FILE = CLI_MOUNT_OPT + 1 };
 
 /* Takes condafs's own settings out of a -o list; the rest goes to FUSE. */
 static int parse_o(char *list, struct cfs_fs_opts *o, struct cfs_buf *fuse_opts)
@@ -82,17 +83,7 @@ static int parse_o(char *list, struct cfs_fs_opts *o, struct cfs_buf *fuse_opts)
 int cmd_mount(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "store", required_argument, NULL, OPT_SET },
-		{ "cache", required_argument, NULL, OPT_SET },
-		{ "cache-size", required_argument, NULL, OPT_SET },
-		{ "fetch-timeout", required_argument, NULL, OPT_SET },
-		{ "fetch-retries", required_argument, NULL, OPT_SET },
-		{ "pruned", required_argument, NULL, OPT_SET },
-		{ "trace", required_argument, NULL, OPT_SET },
-		{ "workset", required_argument, NULL, OPT_SET },
-		{ "strict", no_argument, NULL, OPT_SET },
-		{ "prefetch", required_argument, NULL, OPT_SET },
-		{ "prefetch-jobs", required_argument, NULL, OPT_SET },
+		CLI_MOUNT_LONG_OPTS,
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "log-file", required_argument, NULL, OPT_LOG_FILE },
 		{ "single-thread", no_argument, NULL, 's' },
@@ -107,17 +98,15 @@ int cmd_mount(int argc, char **argv)
 	cleanup_free char *default_cache = cfs_fs_default_cache_dir();
 	struct cfs_err err;
 	int c, idx, verbose = 0, quiet = 0, r;
-	char name[40];
 
 	cfs_fs_opts_init(&o);
 	cfs_buf_init(&fuse_opts, 1 << 16);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "so:fdqvh", opts, &idx)) != -1) {
 		switch (c) {
-		case OPT_SET:
-			snprintf(name, sizeof(name), "--%s", opts[idx].name);
-			if (cfs_fs_opts_set(&o, name, optarg, &err) < 0)
-				return cli_usage("mount", "%s", err.msg);
+		case CLI_MOUNT_OPT:
+			if ((r = cli_mount_opt_set(&o, "mount", &opts[idx], optarg)) != 0)
+				return r;
 			break;
 		case 'f': o.foreground = true; break;
 		case OPT_LOG_FILE: o.log_file = optarg; break;

@@ -30,6 +30,7 @@
 #include "fs.h"
 #include "fsutil.h"
 #include "log.h"
+#include "mount-opts.h"
 
 static const char run_help[] =
 	"usage: condafs run ENV.cfs [options] -- CMD [ARGS...]\n"
@@ -62,7 +63,7 @@ static const char run_help[] =
 	"  -v, --verbose              more detail (twice for debug output)\n"
 	"  -h, --help                 show this help\n";
 
-enum { OPT_SET = 256, OPT_MOUNTPOINT, OPT_LOG_FILE };
+enum { OPT_MOUNTPOINT = CLI_MOUNT_OPT + 1, OPT_LOG_FILE };
 
 static volatile sig_atomic_t child_pid;
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
@@ -353,19 +354,8 @@ static pid_t start_command(char **cmd, const sigset_t *mask)
 	_exit(errno == ENOENT ? 127 : 126);
 }
 
-/* Long options that are daemon settings, passed to cfs_fs_opts_set(). */
 static const struct option run_opts[] = {
-	{ "store", required_argument, NULL, OPT_SET },
-	{ "cache", required_argument, NULL, OPT_SET },
-	{ "cache-size", required_argument, NULL, OPT_SET },
-	{ "fetch-timeout", required_argument, NULL, OPT_SET },
-	{ "fetch-retries", required_argument, NULL, OPT_SET },
-	{ "pruned", required_argument, NULL, OPT_SET },
-	{ "trace", required_argument, NULL, OPT_SET },
-	{ "workset", required_argument, NULL, OPT_SET },
-	{ "strict", no_argument, NULL, OPT_SET },
-	{ "prefetch", required_argument, NULL, OPT_SET },
-	{ "prefetch-jobs", required_argument, NULL, OPT_SET },
+	CLI_MOUNT_LONG_OPTS,
 	{ "mountpoint", required_argument, NULL, OPT_MOUNTPOINT },
 	{ "log-file", required_argument, NULL, OPT_LOG_FILE },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -382,8 +372,7 @@ int cmd_run(int argc, char **argv)
 	sigset_t block, old;
 	struct cfs_err err;
 	pid_t daemon, child;
-	int c, idx, verbose = 0, quiet = 0, status = 0;
-	char name[40];
+	int c, idx, verbose = 0, quiet = 0, status = 0, r;
 
 	cfs_fs_opts_init(&o);
 	o.mountpoint = "/env";
@@ -400,10 +389,9 @@ int cmd_run(int argc, char **argv)
 			break;
 		}
 		switch (c) {
-		case OPT_SET:
-			snprintf(name, sizeof(name), "--%s", run_opts[idx].name);
-			if (cfs_fs_opts_set(&o, name, optarg, &err) < 0)
-				return cli_usage("run", "%s", err.msg);
+		case CLI_MOUNT_OPT:
+			if ((r = cli_mount_opt_set(&o, "run", &run_opts[idx], optarg)) != 0)
+				return r;
 			break;
 		case OPT_MOUNTPOINT: o.mountpoint = optarg; break;
 		case OPT_LOG_FILE: o.log_file = optarg; break;

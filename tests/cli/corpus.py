@@ -8,17 +8,20 @@ stored as regular files) must fail with a clear, specific message.
 
 usage: corpus.py CONDAFS     (exits 77 when the corpus is absent)
 """
+import functools
 import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "fixtures"))
 import fixturelib as fl  # noqa: E402
+sys.path.insert(0, HERE)
+import testlib  # noqa: E402
+from testlib import run, summary  # noqa: E402
 
 CONDAFS = os.path.abspath(sys.argv[1])
 # ../shared/corpus beside the checkout (as CI lays it out), or $CFS_CORPUS.
@@ -46,20 +49,8 @@ PACKAGES = {
     "nano-2.4.1-0.tar.bz2": ("osx-64", "missing from the archive (payload stripped?)"),
 }
 
-passed, failed = 0, 0
-
-
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL " + msg)
-
-
-def run(*cmd, **kw):
-    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+# main() prints one "ok" line a package, not one a check.
+check = functools.partial(testlib.check, quiet=True)
 
 
 def fake_python(root):
@@ -91,7 +82,7 @@ def check_package(root, fn, platform, broken):
     ext = os.path.join(root, "x", fn)
     noarch_py = False
     if not broken:
-        r = run("cph", "extract", pkg, "--dest", ext)
+        r = run("cph", "extract", pkg, "--dest", ext, text=False)
         assert r.returncode == 0, r.stderr
         with open(os.path.join(ext, "info", "index.json")) as f:
             noarch_py = noarch_python(json.load(f))
@@ -131,7 +122,7 @@ def compare(fn, out, ext, noarch_py):
         check(n["mode"] == os.stat(src).st_mode & 0o7777,
               f"{fn}: {p}: mode {oct(n['mode'])} != {oct(os.stat(src).st_mode & 0o7777)}")
         check(n["mtime"] == int(os.stat(src).st_mtime), f"{fn}: {p}: mtime")
-        c = run(CONDAFS, "cat", out, p)
+        c = run(CONDAFS, "cat", out, p, text=False)
         check(c.returncode == 0, f"{fn}: cat {p}: {c.stderr}")
         with open(src, "rb") as f:
             shipped = f.read()
@@ -185,8 +176,7 @@ def main():
             check(fn in PACKAGES, f"corpus package {fn} is not covered by this test")
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

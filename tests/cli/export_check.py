@@ -20,7 +20,6 @@ import gzip
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -31,6 +30,7 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 from export_relock import rebuild  # noqa: E402
 from export_trace import bwrap, trace_command  # noqa: E402
+from testlib import check, run, skip, summary  # noqa: E402
 
 CONDAFS = os.path.abspath(sys.argv[1])
 W1 = ["/env/bin/python3", "-c",
@@ -39,28 +39,6 @@ W1 = ["/env/bin/python3", "-c",
 W2 = ["/env/bin/flask", "--version"]
 IMAGE = "localhost/condafs/export-check:latest"
 IMAGE_EP = "localhost/condafs/export-check:entrypoint"
-passed, failed, skipped = 0, 0, 0
-
-
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok   " + msg)
-    else:
-        failed += 1
-        print("FAIL " + msg)
-    return cond
-
-
-def skip(msg):
-    global skipped
-    skipped += 1
-    print("SKIP " + msg)
-
-
-def run(*cmd, **kw):
-    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
 def condafs(*args, **kw):
@@ -152,8 +130,7 @@ def body(work):
 
 
 def finish():
-    print(f"{passed} passed, {failed} failed, {skipped} skipped")
-    return 1 if failed else 0
+    return summary(show_skipped=True)
 
 
 def check_workset(ws, cov, nodes, info):

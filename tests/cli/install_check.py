@@ -18,7 +18,6 @@ without placeholders are also checked against their paths.json sha256.
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -26,35 +25,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.path.join(HERE, "..", "fixtures")
 sys.path.insert(0, HERE)
 import nginx  # noqa: E402
+from testlib import check, run, summary  # noqa: E402
 
 CONDAFS = os.path.abspath(sys.argv[1])
-passed, failed = 0, 0
-
-
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok   " + msg)
-    else:
-        failed += 1
-        print("FAIL " + msg)
-    return cond
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
 def fixture(script, out):
-    r = run([sys.executable, os.path.join(FIX, script), out])
+    r = run(sys.executable, os.path.join(FIX, script), out)
     if r.returncode != 0:
         sys.exit(f"fixture {script} failed:\n{r.stdout}{r.stderr}")
 
 
 def index(lock, out, work, *extra):
-    r = run([CONDAFS, "index", lock, "-o", out, "--store", os.path.join(work, "store"),
-             "--cache", os.path.join(work, "cache"), "-j", "2", *extra])
+    r = run(CONDAFS, "index", lock, "-o", out, "--store", os.path.join(work, "store"),
+            "--cache", os.path.join(work, "cache"), "-j", "2", *extra)
     check(r.returncode == 0 and os.path.exists(out),
           f"index {os.path.basename(lock)} {' '.join(extra)}" +
           ("" if r.returncode == 0 else f": {r.stderr.strip()}"))
@@ -62,24 +46,24 @@ def index(lock, out, work, *extra):
 
 
 def extract(cfs, dest):
-    r = run([sys.executable, os.path.join(FIX, "extract.py"), CONDAFS, cfs, dest])
+    r = run(sys.executable, os.path.join(FIX, "extract.py"), CONDAFS, cfs, dest)
     check(r.returncode == 0, f"extract {os.path.basename(cfs)}" +
           ("" if r.returncode == 0 else f": {r.stdout}{r.stderr}"))
 
 
 def against_reference(lock, env, work, prefix, label):
     ref = os.path.join(work, "ref-" + label)
-    r = run([sys.executable, os.path.join(FIX, "reference.py"), lock, "--out", ref,
-             "--prefix", prefix, "--force"])
+    r = run(sys.executable, os.path.join(FIX, "reference.py"), lock, "--out", ref,
+            "--prefix", prefix, "--force")
     if not check(r.returncode == 0, f"{label}: reference install" +
                  ("" if r.returncode == 0 else f": {r.stderr}")):
         return
-    r = run([sys.executable, os.path.join(FIX, "compare.py"), ref, env, "--skip",
-             "conda-meta", "--max", "40"])
+    r = run(sys.executable, os.path.join(FIX, "compare.py"), ref, env, "--skip",
+            "conda-meta", "--max", "40")
     check(r.returncode == 0, f"{label}: tree equals the reference installation" +
           ("" if r.returncode == 0 else ":\n" + r.stdout))
-    r = run([sys.executable, os.path.join(FIX, "reference.py"), lock, "--check-paths", env,
-             "--prefix", prefix])
+    r = run(sys.executable, os.path.join(FIX, "reference.py"), lock, "--check-paths", env,
+            "--prefix", prefix)
     check(r.returncode == 0, f"{label}: files without placeholders match paths.json" +
           ("" if r.returncode == 0 else ":\n" + r.stdout + r.stderr))
     # conda-meta: one record per package plus history, and the records parse.
@@ -111,7 +95,7 @@ def synthetic(work):
                 check("replaces the file from clobber-base" in r.stderr,
                       "clobbering warning names both packages")
                 check("post-link.sh is not run" in r.stderr, "link scripts listed")
-                info = json.loads(run([CONDAFS, "info", cfs, "--json"]).stdout)
+                info = json.loads(run(CONDAFS, "info", cfs, "--json").stdout)
                 check(any(p["status"] == "skipped" and p["manager"] == "pip"
                           for p in info["package_list"]), "pip entry recorded as skipped")
             env = os.path.join(work, "ext-" + label)
@@ -119,8 +103,8 @@ def synthetic(work):
             against_reference(os.path.join(chan, lock), env, work, prefix, label)
     # The same content indexed twice lands in the store once.
     objs = sum(len(fs) for _, _, fs in os.walk(os.path.join(work, "store", "objects")))
-    info = json.loads(run([CONDAFS, "info", os.path.join(work, "explicit.txt-env.cfs"),
-                           "--json"]).stdout)
+    info = json.loads(run(CONDAFS, "info", os.path.join(work, "explicit.txt-env.cfs"),
+                          "--json").stdout)
     check(objs >= info["objects"] and objs < 4 * info["objects"],
           f"store deduplicates across indexes ({objs} objects for 4 indexes of "
           f"{info['objects']} each)")
@@ -141,8 +125,8 @@ def http(work):
               "file://" + os.path.join(chan, "channel") + "=" + ng.url)
         n = ng.requests()
         check(n >= 10, f"packages were fetched over HTTP ({n} requests)")
-        a = run([CONDAFS, "ls", local, "-R", "--json"]).stdout
-        b = run([CONDAFS, "ls", remote, "-R", "--json"]).stdout
+        a = run(CONDAFS, "ls", local, "-R", "--json").stdout
+        b = run(CONDAFS, "ls", remote, "-R", "--json").stdout
         strip = lambda s: [l for l in s.splitlines() if "conda-meta" not in l]
         check(strip(a) == strip(b) and a, "an index over HTTP equals the local one")
         index(os.path.join(chan, "explicit.txt"), remote, w, "--mirror",
@@ -172,16 +156,16 @@ def realistic(work):
     extract(cfs, env)
     against_reference(os.path.join(chan, "conda-lock.yml"), env, work, "/env", "pyenv")
     cmd = BWRAP + ["--ro-bind", env, "/env"]
-    r = run(cmd + ["/env/bin/python3", "-c",
-                   "import json, sqlite3, ssl, sys, flask, jinja2, click, pygments; "
-                   "print(sys.prefix, sys.version.split()[0])"])
-    want = run([sys.executable, "-c", "import sys; print(sys.version.split()[0])"]).stdout
+    r = run(*cmd, "/env/bin/python3", "-c",
+            "import json, sqlite3, ssl, sys, flask, jinja2, click, pygments; "
+            "print(sys.prefix, sys.version.split()[0])")
+    want = run(sys.executable, "-c", "import sys; print(sys.version.split()[0])").stdout
     check(r.returncode == 0 and r.stdout.split() == ["/env", want.strip()],
           f"/env/bin/python3 imports json, sqlite3, ssl and site-packages: "
           f"{(r.stdout + r.stderr).strip()}")
-    r = run(cmd + ["/env/bin/flask", "--version"])
+    r = run(*cmd, "/env/bin/flask", "--version")
     check(r.returncode == 0 and "Flask" in r.stdout, f"entry point flask runs: {r.stdout.strip()}")
-    r = run(cmd + ["/env/bin/pygmentize", "-V"])
+    r = run(*cmd, "/env/bin/pygmentize", "-V")
     check(r.returncode == 0 and "Pygments" in r.stdout, "entry point pygmentize runs")
     # Without relocation the interpreter cannot find libpython: prove the
     # check above depends on the binary prefix replacement.
@@ -197,8 +181,7 @@ def main():
         {"synthetic": synthetic, "http": http, "realistic": realistic}[mode](work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed or not passed else 0
+    return summary(need_passed=True)
 
 
 if __name__ == "__main__":

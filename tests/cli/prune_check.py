@@ -10,14 +10,15 @@ usage: prune_check.py CONDAFS
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.path.join(HERE, "..", "fixtures")
+sys.path.insert(0, HERE)
+from testlib import check, run, summary  # noqa: E402
+
 CONDAFS = os.path.abspath(sys.argv[1])
-passed, failed = 0, 0
 
 # A path each preset must prune in this environment (where it has one), and
 # paths every preset must keep.
@@ -33,21 +34,6 @@ MUST_PRUNE = {
 MUST_KEEP = ["lib/python3.11/os.py", "lib/python3.11/lib-dynload", "bin/python3.11",
              "lib/libpython3.11.so.1.0", "lib/python3.11/site-packages/flask/__init__.py",
              "lib/python3.11/encodings/utf_8.py", "bin/flask"]
-
-
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok   " + msg)
-    else:
-        failed += 1
-        print("FAIL " + msg)
-    return cond
-
-
-def run(*cmd, **kw):
-    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
 def ls(cfs):
@@ -207,8 +193,7 @@ def body(work):
               and not os.path.exists(out), f"bad policy {text.strip()!r}: {r.stderr.strip()}")
     r = index(work, os.path.join(work, "bad.cfs"), "--preset", "nosuch")
     check(r.returncode != 0 and "nosuch" in r.stderr, f"unknown preset: {r.stderr.strip()}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":
