@@ -5,9 +5,9 @@
  *
  *   1. unshare(CLONE_NEWNS) (with a user namespace when not root) and make
  *      every mount private, so the mount never propagates back;
- *   2. make the mount point: mkdir, or if its parent is read-only, a tmpfs
- *      over the parent holding binds of what was there plus the new
- *      directory (for a parent of /: a new root, entered with chroot);
+ *   2. make the mount point: if it is missing (it is never created on the
+ *      host), a tmpfs over its parent holding binds of what was there plus
+ *      the new directory (for a parent of /: a new root, entered with chroot);
  *   3. start the daemon (cfs_fs_spawn; it dies with us if we are killed),
  *      run the command, forward SIGINT, SIGTERM, SIGHUP and SIGQUIT sent
  *      to us (those from the terminal reach the command by themselves);
@@ -45,7 +45,8 @@ static const char run_help[] =
 	"to standard error.  Needs root, or unprivileged user namespaces.\n"
 	"\n"
 	"Options:\n"
-	"      --mountpoint DIR       where to mount (default /env; created if missing)\n"
+	"      --mountpoint DIR       where to mount (default /env; if missing,\n"
+	"                             made inside the namespace only)\n"
 	"      --store URL|DIR        where objects come from (default: the index's store)\n"
 	"      --cache DIR            object cache (default: %s)\n"
 	"      --cache-size SIZE      bound on the cache, e.g. 512M, 2G (default 10G)\n"
@@ -275,7 +276,7 @@ static errint_t tmpfs_over_parent(const char *parent, const char *name, struct c
 	return 0;
 }
 
-/* Makes sure mp is a directory, creating it (and its parents) if needed. */
+/* Makes sure mp is a directory, in this namespace only if it is missing. */
 static errint_t prepare_mountpoint(const char *mp, struct cfs_err *err)
 {
 	cleanup_free char *parent = NULL;
@@ -290,15 +291,19 @@ static errint_t prepare_mountpoint(const char *mp, struct cfs_err *err)
 		return 0;
 	if (errno != ENOENT)
 		return cfs_err_set(err, errno, "mount point %s: %s", mp, strerror(errno));
-	if ((r = cfs_mkdir_p(mp, 0755)) == 0)
-		return 0;
+	/*
+	 * Never create the mount point on the host's file system: in this
+	 * private namespace, a tmpfs over its parent (holding binds of what
+	 * was there) makes it exist for the command only.
+	 */
+	r = -ENOENT;
 	slash = strrchr(mp, '/');
 	if (*mp != '/' || !slash || !slash[1])
 		return cfs_err_set(err, -r, "cannot create mount point %s: %s", mp, strerror(-r));
 	parent = slash == mp ? cfs_xstrdup("/") : cfs_xstrndup(mp, (size_t)(slash - mp));
 	if (stat(parent, &st) < 0 || !S_ISDIR(st.st_mode))
 		return cfs_err_set(err, -r, "cannot create mount point %s: %s", mp, strerror(-r));
-	cfs_info("cannot create %s (%s): putting a tmpfs over %s", mp, strerror(-r), parent);
+	cfs_info("%s does not exist: putting a private tmpfs over %s", mp, parent);
 	if (tmpfs_over_parent(parent, slash + 1, err) < 0) {
 		cfs_err_prefix(err, "cannot create mount point %s (%s)", mp, strerror(-r));
 		return -EIO;

@@ -31,10 +31,6 @@ step "condafs ls env.cfs bin"
 step "condafs cat env.cfs bin/flask (an entry point condafs generated)"
 "$condafs" cat "$work/env.cfs" bin/flask
 
-made_env=
-[ -e /env ] || made_env=1
-cleanup() { [ -n "$made_env" ] && rmdir /env 2>/dev/null || true; }
-trap cleanup EXIT
 run=("$condafs" run "$work/env.cfs" --cache "$work/objcache")
 
 step "condafs run: mount the index at /env (private namespace) and profile two workloads"

@@ -4,7 +4,7 @@
 # status comes back (128 + signal if killed; 127 if it cannot be found);
 # SIGTERM and SIGINT sent to condafs run reach the command; neither a
 # failing command, nor a killed one, nor condafs run killed with SIGKILL
-# leaves a daemon or a mount behind; a missing /env is created; a read-only
+# leaves a daemon or a mount behind; a missing /env is never created outside; a read-only
 # parent of the mount point gets a tmpfs over it (for /, a new root); as an
 # unprivileged user, through a user namespace.
 # Usage: run.sh path/to/condafs [build-dir]
@@ -88,11 +88,13 @@ pkill -f "^sleep 601$" || true
 no_leftovers "busy"
 log "busy mount point: detached"
 
-# /env missing: created (and left, empty).
+# /env missing: mounted on a private tmpfs over /, never created outside.
 rmdir /env
 [[ $(status "${RUN[@]}" -- test -x /env/bin/hello-1.0) == 0 ]] || fail "missing /env: not mounted"
-[[ -d /env ]] || fail "/env was not created"
-log "missing /env: created"
+[[ $(status "${RUN[@]}" -- test -e "$T/err") == 0 ]] || fail "missing /env: / lost its entries"
+[[ ! -e /env ]] || fail "/env was created outside the command's namespace"
+mkdir /env
+log "missing /env: served in the command's namespace only"
 
 # A read-only parent: a tmpfs over it, with what was there still there.
 # (/ is the test's own tmpfs: /ro-parent exists only here.)
