@@ -2,7 +2,7 @@
 """condafs workset and condafs export end to end, on the realistic environment
 (this machine's Python as conda packages):
 
-- traces of two workloads (strace-derived, as the daemon would write them)
+- traces of two workloads, recorded by `condafs run --trace`
   become a working set; its export (dir and tar) runs both workloads in a
   minimal root with the same output as the whole environment, from a small
   fraction of its bytes;
@@ -29,7 +29,7 @@ FIX = os.path.join(HERE, "..", "fixtures")
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 from export_relock import rebuild  # noqa: E402
-from export_trace import bwrap, trace_command  # noqa: E402
+from export_trace import bwrap  # noqa: E402
 from testlib import check, run, skip, summary  # noqa: E402
 
 CONDAFS = os.path.abspath(sys.argv[1])
@@ -62,7 +62,7 @@ def compare(a, b, *opts):
 
 
 def main():
-    for tool in ("bwrap", "strace", "tar", "cph"):
+    for tool in ("bwrap", "tar", "cph"):
         if not shutil.which(tool):
             print(f"SKIP: {tool} is not installed (tools/deps.sh installs it)")
             return 77
@@ -101,7 +101,9 @@ def body(work):
     traces, want = [], []
     for i, cmd in enumerate((W1, W2), 1):
         t = j(f"w{i}.trace")
-        r = trace_command(full, t, cmd, cfs, "/env", info["lock_sha256"])
+        # Profiled by the daemon itself: condafs run mounts the index at
+        # /env in a private namespace and appends each first access to t.
+        r = condafs("run", cfs, "--cache", j("runcache"), "--trace", t, "--", *cmd)
         check(r.returncode == 0 and r.stdout, f"workload {i} runs traced: {r.stdout.strip()}"
               + r.stderr.strip()[-300:])
         traces.append(t)
