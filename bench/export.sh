@@ -15,9 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
 build=${BUILD:-build}
-bash tools/deps.sh
-[ -f "$build/build.ninja" ] || meson setup "$build"
-ninja -C "$build" >/dev/null
+bash tools/build.sh "$build"
 condafs=$top/$build/tools/condafs
 work=$(realpath -m "${1:-/tmp/condafs-bench-export}")
 mkdir -p "$work"

@@ -15,11 +15,7 @@
 # usage: bench/mount.sh [RUNS]     (default 5)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-if [[ ${CFS_MOUNT_TEST_INNER:-} != 1 ]]; then
-	bash "$top/tools/deps.sh"
-	[ -f "$top/build/build.ninja" ] || meson setup "$top/build"
-	ninja -C "$top/build" >/dev/null
-fi
+[[ ${CFS_MOUNT_TEST_INNER:-} == 1 ]] || bash "$top/tools/build.sh"
 export CFS_BENCH_RUNS=${CFS_BENCH_RUNS:-${1:-5}}
 source "$top/tests/mount/lib.sh" "$top/build/tools/condafs" "$top/build"
 enter_ns "$@"

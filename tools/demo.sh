@@ -7,9 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
 
-bash tools/deps.sh
-[ -f build/build.ninja ] || meson setup build
-ninja -C build >/dev/null
+bash tools/build.sh
 condafs=$top/build/tools/condafs
 work=$(realpath -m "${1:-demo}")
 mkdir -p "$work"

@@ -4,11 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash tools/deps.sh
 build=${1:-build}
 shift || true
-[ -f "$build/build.ninja" ] || meson setup "$build"
-ninja -C "$build"
+bash tools/build.sh "$build"
 rc=0
 meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || rc=$?
 python3 tools/test-summary.py "$build/meson-logs/testlog.json"
