@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 bash tools/deps.sh
 build=${1:-build}
 [ -f "$build/build.ninja" ] || meson setup "$build"
-ninja -C "$build" >/dev/null
+ninja -C "$build"
