@@ -34,6 +34,16 @@ void *cfs_xrealloc(void *p, size_t n)
 	return p;
 }
 
+void cfs_grow(void *p, size_t n, size_t *alloc, size_t size, size_t first)
+{
+	void **arr = p;
+
+	if (n < *alloc)
+		return;
+	*alloc = *alloc ? *alloc * 2 : first;
+	*arr = cfs_xrealloc(*arr, *alloc * size);
+}
+
 char *cfs_xstrdup(const char *s)
 {
 	char *p = strdup(s);

@@ -60,6 +60,11 @@ static inline int cfs_steal_fd(int *fd)
 }
 
 /* Allocation that never returns NULL: condafs aborts on OOM. */
+/*
+ * Makes room for one more element in the array *p of *n used and *alloc
+ * allocated elements of size bytes each, doubling from first.
+ */
+void cfs_grow(void *p, size_t n, size_t *alloc, size_t size, size_t first);
 void *cfs_xmalloc(size_t n);
 void *cfs_xcalloc(size_t n, size_t size);
 void *cfs_xrealloc(void *p, size_t n);

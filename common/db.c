@@ -11,7 +11,7 @@ struct cfs_db {
 	char *path;
 	bool writing;
 	sqlite3_stmt *ins_meta, *ins_pkg, *ins_node, *ins_obj, *ins_rule;
-	sqlite3_stmt *get_node, *lookup, *children;
+	sqlite3_stmt *get_node, *lookup;
 };
 
 static const char schema_sql[] =
@@ -270,9 +270,7 @@ errint_t cfs_db_open(const char *path, struct cfs_db **out, struct cfs_err *err)
 	}
 	if (prepare(db, "SELECT " CFS_DB_NODE_COLUMNS " FROM nodes WHERE ino = ?", &db->get_node) ||
 	    prepare(db, "SELECT " CFS_DB_NODE_COLUMNS " FROM nodes WHERE parent = ? AND name = ?",
-		    &db->lookup) ||
-	    prepare(db, "SELECT " CFS_DB_NODE_COLUMNS " FROM nodes WHERE parent = ? ORDER BY name",
-		    &db->children)) {
+		    &db->lookup)) {
 		r = db_err(db, err, "not a condafs index");
 		cfs_db_close(db);
 		return r;
@@ -286,7 +284,7 @@ void cfs_db_close(struct cfs_db *db)
 	if (!db)
 		return;
 	sqlite3_stmt *stmts[] = { db->ins_meta, db->ins_pkg, db->ins_node, db->ins_obj,
-				  db->ins_rule, db->get_node, db->lookup, db->children };
+				  db->ins_rule, db->get_node, db->lookup };
 	for (size_t i = 0; i < CFS_ARRAY_SIZE(stmts); i++)
 		sqlite3_finalize(stmts[i]);
 	sqlite3_close(db->h);
@@ -405,10 +403,7 @@ errint_t cfs_db_foreach_child(struct cfs_db *db, uint64_t dir, cfs_node_fn fn, v
 		return -EIO;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)dir);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == alloc) {
-			alloc = alloc ? alloc * 2 : 32;
-			rows = cfs_xrealloc(rows, alloc * sizeof(*rows));
-		}
+		cfs_grow(&rows, n, &alloc, sizeof(*rows), 32);
 		cfs_db_row_to_node(st, &rows[n++]);
 	}
 	sqlite3_finalize(st);

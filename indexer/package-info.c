@@ -88,10 +88,7 @@ struct pkg_path *pkg_find_path(struct pkg_ctx *c, const char *path)
 static struct pkg_path *add_path(struct pkg_ctx *c, const char *path, size_t *alloc)
 {
 	struct pkg_path *pp;
-	if (c->n_paths == *alloc) {
-		*alloc = *alloc ? *alloc * 2 : 64;
-		c->paths = cfs_xrealloc(c->paths, *alloc * sizeof(*pp));
-	}
+	cfs_grow(&c->paths, c->n_paths, alloc, sizeof(*pp), 64);
 	pp = &c->paths[c->n_paths++];
 	memset(pp, 0, sizeof(*pp));
 	pp->path = cfs_xstrdup(path);

@@ -33,10 +33,7 @@ struct cfs_entry *cfs_package_add_entry(struct cfs_package *p, const char *path,
 {
 	struct cfs_entry *e;
 
-	if (p->n_entries == p->alloc_entries) {
-		p->alloc_entries = p->alloc_entries ? p->alloc_entries * 2 : 64;
-		p->entries = cfs_xrealloc(p->entries, p->alloc_entries * sizeof(*e));
-	}
+	cfs_grow(&p->entries, p->n_entries, &p->alloc_entries, sizeof(*e), 64);
 	e = &p->entries[p->n_entries++];
 	memset(e, 0, sizeof(*e));
 	e->path = cfs_xstrdup(path);
@@ -249,10 +246,7 @@ static struct early_file *early_add(struct pkg_ctx *c, const char *path)
 {
 	struct early_file *ef;
 
-	if (c->n_early == c->alloc_early) {
-		c->alloc_early = c->alloc_early ? c->alloc_early * 2 : 64;
-		c->early = cfs_xrealloc(c->early, c->alloc_early * sizeof(*ef));
-	}
+	cfs_grow(&c->early, c->n_early, &c->alloc_early, sizeof(*ef), 64);
 	ef = &c->early[c->n_early++];
 	memset(ef, 0, sizeof(*ef));
 	ef->path = cfs_xstrdup(path);

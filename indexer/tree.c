@@ -77,10 +77,7 @@ static struct tnode *insert(struct cfs_tree *t, const char *path)
 
 	if ((t->n + 1) * 2 > t->nslots)
 		rehash(t);
-	if (t->n == t->alloc) {
-		t->alloc = t->alloc ? t->alloc * 2 : 1024;
-		t->nodes = cfs_xrealloc(t->nodes, t->alloc * sizeof(*n));
-	}
+	cfs_grow(&t->nodes, t->n, &t->alloc, sizeof(*n), 1024);
 	n = &t->nodes[t->n];
 	memset(n, 0, sizeof(*n));
 	n->path = cfs_xstrdup(path);

@@ -69,10 +69,7 @@ void cfs_workset_add(struct cfs_workset *ws, const char *path, char type, const 
 {
 	struct cfs_ws_entry *e;
 
-	if (ws->n_entries == ws->alloc_entries) {
-		ws->alloc_entries = ws->alloc_entries ? ws->alloc_entries * 2 : 256;
-		ws->entries = cfs_xrealloc(ws->entries, ws->alloc_entries * sizeof(*e));
-	}
+	cfs_grow(&ws->entries, ws->n_entries, &ws->alloc_entries, sizeof(*e), 256);
 	e = &ws->entries[ws->n_entries++];
 	e->path = cfs_xstrdup(path);
 	e->type = type;
