@@ -46,10 +46,10 @@ round 2
 rss2=$(rss)
 round 3
 rss3=$(rss)
-log "daemon RSS after each round: ${rss1} kB, ${rss2} kB, ${rss3} kB; $(stat_field /env opens) opens, $(stat_field /env objects_fetched) fetched"
+hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$PID/status")
+log "daemon RSS after each round: ${rss1} kB, ${rss2} kB, ${rss3} kB, peak ${hwm} kB; $(stat_field /env opens) opens, $(stat_field /env objects_fetched) fetched"
 # Stable: the later rounds may not keep growing (allocator noise aside).
 [[ $((rss3 - rss2)) -le 4096 ]] || fail "RSS grew from $rss2 kB to $rss3 kB"
-hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$PID/status")
 [[ $hwm -le 65536 ]] || fail "peak RSS $hwm kB is over 64 MB"
 [[ $(stat_field /env fetch_errors) == 0 ]] || fail "fetch errors"
 check_cache "$T/cache"
