@@ -204,11 +204,12 @@ struct cfs_store_writer {
 	struct cfs_tmpfile tmp;
 	struct cfs_hash *hash;
 	ZSTD_CCtx *cctx;
-	uint64_t size;
+	uint64_t size, pledged;
 	char out[1 << 17];
 };
 
-errint_t cfs_store_writer_begin(struct cfs_store *s, struct cfs_store_writer **out)
+errint_t cfs_store_writer_begin(struct cfs_store *s, uint64_t size,
+				struct cfs_store_writer **out)
 {
 	struct cfs_store_writer *w = cfs_xcalloc(1, sizeof(*w));
 	int r;
@@ -222,6 +223,13 @@ errint_t cfs_store_writer_begin(struct cfs_store *s, struct cfs_store_writer **o
 	}
 	w->hash = cfs_hash_new(CFS_HASH_SHA256);
 	w->cctx = get_cctx();
+	w->pledged = size;
+	/*
+	 * A known size goes into the frame header, and zstd then sizes the
+	 * window to the content: decoding a small file needs a small buffer.
+	 */
+	if (size != CFS_STORE_SIZE_UNKNOWN)
+		ZSTD_CCtx_setPledgedSrcSize(w->cctx, size);
 	*out = w;
 	return 0;
 }
@@ -247,6 +255,8 @@ static errint_t writer_pump(struct cfs_store_writer *w, const void *data,
 
 errint_t cfs_store_writer_write(struct cfs_store_writer *w, const void *data, size_t len)
 {
+	if (w->pledged != CFS_STORE_SIZE_UNKNOWN && len > w->pledged - w->size)
+		return -EINVAL;
 	cfs_hash_update(w->hash, data, len);
 	w->size += len;
 	return writer_pump(w, data, len, ZSTD_e_continue);
@@ -256,7 +266,8 @@ errint_t cfs_store_writer_commit(struct cfs_store_writer *w,
 				 uint8_t digest_out[CFS_SHA256_LEN],
 				 uint64_t *size_out, uint64_t *csize_out)
 {
-	int r = writer_pump(w, NULL, 0, ZSTD_e_end);
+	int r = w->pledged != CFS_STORE_SIZE_UNKNOWN && w->size != w->pledged
+			? -EINVAL : writer_pump(w, NULL, 0, ZSTD_e_end);
 
 	cfs_hash_final(w->hash, digest_out);
 	if (size_out)
@@ -284,6 +295,43 @@ errint_t cfs_store_sync(struct cfs_store *s)
 	return syncfs(s->dirfd) < 0 ? -errno : 0;
 }
 
+/*
+ * Idle decompression contexts, reused: a context keeps its window buffer,
+ * so a fetch does not map and unmap megabytes.  Bounded, so the memory
+ * they hold is too.
+ */
+#define DCTX_POOL_MAX 4
+static pthread_mutex_t dctx_lock = PTHREAD_MUTEX_INITIALIZER;
+static ZSTD_DCtx *dctx_pool[DCTX_POOL_MAX];
+static size_t n_dctx;
+
+static ZSTD_DCtx *dctx_get(void)
+{
+	ZSTD_DCtx *d = NULL;
+
+	pthread_mutex_lock(&dctx_lock);
+	if (n_dctx > 0)
+		d = dctx_pool[--n_dctx];
+	pthread_mutex_unlock(&dctx_lock);
+	if (!d && !(d = ZSTD_createDCtx()))
+		abort();
+	return d;
+}
+
+static void dctx_put(ZSTD_DCtx *d)
+{
+	if (!d)
+		return;
+	ZSTD_DCtx_reset(d, ZSTD_reset_session_and_parameters);
+	pthread_mutex_lock(&dctx_lock);
+	if (n_dctx < DCTX_POOL_MAX) {
+		dctx_pool[n_dctx++] = d;
+		d = NULL;
+	}
+	pthread_mutex_unlock(&dctx_lock);
+	ZSTD_freeDCtx(d);
+}
+
 struct cfs_objdec {
 	ZSTD_DCtx *dctx;
 	struct cfs_hash *hash;
@@ -299,9 +347,7 @@ struct cfs_objdec *cfs_objdec_new(const uint8_t digest[CFS_SHA256_LEN],
 				  uint64_t max_size, cfs_sink_fn sink, void *ctx)
 {
 	struct cfs_objdec *d = cfs_xcalloc(1, sizeof(*d));
-	d->dctx = ZSTD_createDCtx();
-	if (!d->dctx)
-		abort();
+	d->dctx = dctx_get();
 	d->hash = cfs_hash_new(CFS_HASH_SHA256);
 	memcpy(d->want, digest, CFS_SHA256_LEN);
 	d->max_size = max_size;
@@ -358,7 +404,7 @@ void cfs_objdec_free(struct cfs_objdec *d)
 {
 	if (!d)
 		return;
-	ZSTD_freeDCtx(d->dctx);
+	dctx_put(d->dctx);
 	cfs_hash_free(d->hash);
 	free(d);
 }

@@ -52,8 +52,13 @@ errint_t cfs_store_put(struct cfs_store *s, const void *data, size_t len,
 
 /* Streaming writer for contents too large to hold in memory. */
 struct cfs_store_writer;
-/* Caller ends it with exactly one of _commit or _abort. */
-errint_t cfs_store_writer_begin(struct cfs_store *s,
+#define CFS_STORE_SIZE_UNKNOWN UINT64_MAX
+/*
+ * size: the content's exact length if known (it goes into the frame header;
+ * writing more or less then fails with -EINVAL), else CFS_STORE_SIZE_UNKNOWN.
+ * Caller ends it with exactly one of _commit or _abort.
+ */
+errint_t cfs_store_writer_begin(struct cfs_store *s, uint64_t size,
 				struct cfs_store_writer **out);
 errint_t cfs_store_writer_write(struct cfs_store_writer *w, const void *data,
 				size_t len);

@@ -225,6 +225,24 @@ static void make_room(struct cfs_cache *c, uint64_t need)
 	free(v);
 }
 
+/*
+ * objects/00 to objects/ff, made once when the cache is new, so that a cold
+ * start does not pay for a failed rename and a mkdir on its first objects.
+ * Failures are left to cfs_cache_tmp_publish, which makes a missing one.
+ */
+static void make_subdirs(struct cfs_cache *c)
+{
+	struct stat st;
+	char sub[16];
+
+	if (fstatat(c->dirfd, "objects/ff", &st, 0) == 0)
+		return;
+	for (unsigned i = 0; i < 256; i++) {
+		snprintf(sub, sizeof(sub), "objects/%02x", i);
+		mkdirat(c->dirfd, sub, 0755);
+	}
+}
+
 errint_t cfs_cache_open(const char *dir, uint64_t max_bytes, struct cfs_stats *stats,
 			cfs_held_fn held, void *held_ctx, struct cfs_cache **out,
 			struct cfs_err *err)
@@ -251,6 +269,7 @@ errint_t cfs_cache_open(const char *dir, uint64_t max_bytes, struct cfs_stats *s
 		cfs_cache_free(c);
 		return cfs_err_set(err, -r, "cache %s/.evict.lock: %s", dir, strerror(-r));
 	}
+	make_subdirs(c);
 	c->max = max_bytes;
 	c->stats = stats;
 	c->held = held;

@@ -146,10 +146,11 @@ static errint_t read_entry_data(struct pkg_ctx *c, struct archive *a, const char
 
 /*
  * Streams the current entry into the store as shipped, filling s.  When the
- * expected digest is already in the store the data is only hashed.
+ * expected digest is already in the store the data is only hashed.  size is
+ * the member's length from its header, or CFS_STORE_SIZE_UNKNOWN.
  */
 static errint_t stream_entry(struct pkg_ctx *c, struct archive *a, const char *path,
-			     const struct pkg_path *pp, struct seen *s)
+			     const struct pkg_path *pp, struct seen *s, uint64_t size)
 {
 	struct cfs_store_writer *w = NULL;
 	struct cfs_hash *h = NULL;
@@ -158,7 +159,7 @@ static errint_t stream_entry(struct pkg_ctx *c, struct archive *a, const char *p
 
 	if (pp && pp->has_sha256 && cfs_store_has(c->opts->store, pp->sha256))
 		h = cfs_hash_new(CFS_HASH_SHA256);
-	else if ((r = cfs_store_writer_begin(c->opts->store, &w)) < 0)
+	else if ((r = cfs_store_writer_begin(c->opts->store, size, &w)) < 0)
 		return cfs_err_set(c->err, -r, "%s: cannot write to the store: %s", c->label,
 				   strerror(-r));
 	for (;;) {
@@ -179,6 +180,8 @@ static errint_t stream_entry(struct pkg_ctx *c, struct archive *a, const char *p
 			break;
 		}
 		total += len;
+		if (size != CFS_STORE_SIZE_UNKNOWN && total > size)
+			break;
 		if (h) {
 			cfs_hash_update(h, buf, len);
 		} else if ((r = cfs_store_writer_write(w, buf, len)) < 0) {
@@ -187,6 +190,11 @@ static errint_t stream_entry(struct pkg_ctx *c, struct archive *a, const char *p
 			break;
 		}
 	}
+	if (r == 0 && size != CFS_STORE_SIZE_UNKNOWN && total != size)
+		r = cfs_err_set(c->err, EBADMSG, "%s: %s: corrupt archive: the member's header "
+				"says %llu bytes, it holds %s%llu", c->label, path,
+				(unsigned long long)size, total > size ? "more than " : "",
+				(unsigned long long)total);
 	if (h) {
 		cfs_hash_final(h, s->digest);
 		cfs_hash_free(h);
@@ -207,7 +215,8 @@ static errint_t stream_entry(struct pkg_ctx *c, struct archive *a, const char *p
 }
 
 /* A regular file whose path entry is known. */
-static errint_t known_file(struct pkg_ctx *c, struct archive *a, struct pkg_path *pp)
+static errint_t known_file(struct pkg_ctx *c, struct archive *a, struct pkg_path *pp,
+			   uint64_t size)
 {
 	int r;
 
@@ -225,7 +234,7 @@ static errint_t known_file(struct pkg_ctx *c, struct archive *a, struct pkg_path
 			return r;
 		return pkg_relocate_and_store(c, pp, b.data ? b.data : "", b.len);
 	}
-	r = stream_entry(c, a, pp->path, pp, &pp->seen);
+	r = stream_entry(c, a, pp->path, pp, &pp->seen, size);
 	if (r < 0)
 		return r;
 	return pkg_check_shipped(c, pp, pp->seen.digest, pp->seen.size);
@@ -268,6 +277,7 @@ errint_t pkg_payload_entry(struct pkg_ctx *c, struct archive *a, struct archive_
 	enum seen_kind kind;
 	struct seen *s;
 	struct pkg_path *pp = NULL;
+	uint64_t size;
 	size_t len;
 
 	if (!raw)
@@ -313,7 +323,9 @@ errint_t pkg_payload_entry(struct pkg_ctx *c, struct archive *a, struct archive_
 			       : NULL);
 	if (kind != SEEN_FILE)
 		return 0;
-	return pp ? known_file(c, a, pp) : stream_entry(c, a, path, NULL, s);
+	size = archive_entry_size_is_set(ae) ? (uint64_t)archive_entry_size(ae)
+					      : CFS_STORE_SIZE_UNKNOWN;
+	return pp ? known_file(c, a, pp, size) : stream_entry(c, a, path, NULL, s, size);
 }
 
 /* ---- reading archives --------------------------------------------------- */
