@@ -25,6 +25,8 @@ struct export_ctx {
 	size_t n_items;
 	char *store_dir;
 	int store_fd;
+	const char *cache_dir;
+	int cache_fd;             /* the cache's directory, or -1 */
 	/* oci */
 	char *ref, *tag;          /* "localhost/app:v1", "v1" */
 	const char *arch, *variant, *os;

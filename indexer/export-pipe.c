@@ -8,6 +8,10 @@
  * hashing + writing then run on two cores, which is why this does not use
  * the single-threaded cfs_objdec.  Memory stays bounded whatever the file
  * sizes: a file larger than the ring streams through it.
+ *
+ * With a cache (a mount's, which holds decompressed objects named by their
+ * sha256), a file found there with the right size is copied instead of
+ * decoded; the writer verifies it the same way.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -25,6 +29,7 @@
 struct slot {
 	size_t len;
 	bool end;   /* the end of one file: status is the decoder's result */
+	bool cached; /* the file came from the cache, not the store */
 	int status;
 	char data[SLOT_BYTES];
 };
@@ -128,9 +133,54 @@ static errint_t decode_small(struct export_pipe *p, const struct cfs_node *n, si
 		return -EBADMSG;
 	s->len = r;
 	s->end = true;
+	s->cached = false;
 	s->status = 0;
 	slot_publish(p);
 	*ended = true;
+	return 0;
+}
+
+/*
+ * Copies file i from the cache into slots, if the cache has it with the
+ * right size; -EAGAIN if not.  Returns 0, -ECANCELED or an error (p->err).
+ */
+static errint_t copy_cached(struct export_pipe *p, size_t i, bool *ended)
+{
+	struct export_ctx *x = p->x;
+	const struct cfs_node *n = &x->tree->nodes[i];
+	char rel[CFS_OBJECT_RELPATH_LEN], hex[2 * CFS_SHA256_LEN + 1];
+	cleanup_fd int fd = -1;
+	uint64_t total = 0;
+	struct stat st;
+
+	if (x->cache_fd < 0 || n->size == 0)
+		return -EAGAIN;
+	cfs_hex(n->digest, CFS_SHA256_LEN, hex);
+	snprintf(rel, sizeof(rel), "objects/%.2s/%s", hex, hex);
+	fd = openat(x->cache_fd, rel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != n->size)
+		return -EAGAIN;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	while (total < n->size) {
+		struct slot *s = slot_claim(p);
+		ssize_t got;
+
+		if (!s)
+			return -ECANCELED;
+		got = cfs_read_retry(fd, s->data, SLOT_BYTES);
+		if (got <= 0)
+			return cfs_err_set(&p->err, got < 0 ? (int)-got : EIO, "%s/%s: %s (content of %s)",
+					   x->cache_dir, rel, got < 0 ? strerror((int)-got)
+					   : "shorter than its size", x->tree->paths[i]);
+		total += (uint64_t)got;
+		s->len = (size_t)got;
+		s->end = total >= n->size;
+		s->cached = true;
+		s->status = 0;
+		slot_publish(p);
+	}
+	*ended = true;
+	x->res->from_cache++;
 	return 0;
 }
 
@@ -185,6 +235,7 @@ static errint_t decode(struct export_pipe *p, size_t i, bool *ended)
 				/* The last chunk of a file also carries its end. */
 				s->len = out.pos;
 				s->end = ret == 0;
+				s->cached = false;
 				s->status = 0;
 				slot_publish(p);
 			}
@@ -216,13 +267,16 @@ static void *decoder(void *arg)
 
 		if (it->node < 0 || !S_ISREG(x->tree->nodes[it->node].mode))
 			continue;
-		r = decode(p, (size_t)it->node, &ended);
+		r = copy_cached(p, (size_t)it->node, &ended);
+		if (r == -EAGAIN)
+			r = decode(p, (size_t)it->node, &ended);
 		if (r == 0 && ended)
 			continue;
 		if (r == -ECANCELED || !(s = slot_claim(p)))
 			return NULL;
 		s->len = 0;
 		s->end = true;
+		s->cached = false;
 		s->status = r;
 		slot_publish(p);
 		if (r < 0)
@@ -256,7 +310,8 @@ errint_t export_pipe_start(struct export_ctx *x, struct export_pipe **out)
 }
 
 /* The end of file i: the decoder's status, then the digest and size. */
-static errint_t finish_file(struct export_pipe *p, size_t i, int status, uint64_t size)
+static errint_t finish_file(struct export_pipe *p, size_t i, int status, bool cached,
+			    uint64_t size)
 {
 	struct export_ctx *x = p->x;
 	const struct cfs_node *n = &x->tree->nodes[i];
@@ -270,10 +325,14 @@ static errint_t finish_file(struct export_pipe *p, size_t i, int status, uint64_
 	}
 	if (status == 0 && size == n->size && memcmp(got, n->digest, CFS_SHA256_LEN) == 0)
 		return 0;
-	cfs_object_relpath(n->digest, rel);
 	cfs_hex(n->digest, CFS_SHA256_LEN, hex);
-	return cfs_err_set(x->err, EBADMSG, "%s/%s: corrupt object (content does not match "
-			   "sha256 %s and size %llu of %s)", x->store_dir, rel, hex,
+	if (cached)
+		snprintf(rel, sizeof(rel), "objects/%.2s/%s", hex, hex);
+	else
+		cfs_object_relpath(n->digest, rel);
+	return cfs_err_set(x->err, EBADMSG, "%s/%s: corrupt %s (content does not match "
+			   "sha256 %s and size %llu of %s)", cached ? x->cache_dir : x->store_dir,
+			   rel, cached ? "cached file" : "object", hex,
 			   (unsigned long long)n->size, x->tree->paths[i]);
 }
 
@@ -298,7 +357,7 @@ errint_t export_pipe_read(struct export_pipe *p, size_t i, cfs_sink_fn sink, voi
 				cfs_err_set(p->x->err, -r, "%s: %s", p->x->o->output, strerror(-r));
 		}
 		if (r == 0 && end)
-			r = finish_file(p, i, s->status, size);
+			r = finish_file(p, i, s->status, s->cached, size);
 		atomic_fetch_add(&p->head, 1);
 		wake(p, &p->room, &p->producer_asleep);
 		if (r < 0 || end)

@@ -331,6 +331,11 @@ static errint_t open_store(struct export_ctx *x, struct cfs_db *db)
 	x->store_fd = open(x->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (x->store_fd < 0)
 		return cfs_err_set(x->err, errno, "%s: %s", x->store_dir, strerror(errno));
+	/* A cache that is missing or unreadable only means decoding everything. */
+	if (x->o->cache) {
+		x->cache_dir = x->o->cache;
+		x->cache_fd = open(x->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
 	return 0;
 }
 
@@ -380,6 +385,7 @@ errint_t cfs_export(const struct cfs_export_opts *o, struct cfs_export_result *r
 	x->res = res;
 	x->err = err;
 	x->store_fd = -1;
+	x->cache_fd = -1;
 	r = run(x);
 	for (size_t i = 0; i < x->n_items; i++)
 		free(x->items[i].name);
@@ -387,6 +393,8 @@ errint_t cfs_export(const struct cfs_export_opts *o, struct cfs_export_result *r
 	cfs_ws_tree_free(x->tree);
 	if (x->store_fd >= 0)
 		close(x->store_fd);
+	if (x->cache_fd >= 0)
+		close(x->cache_fd);
 	free(x->store_dir);
 	free(x->ref);
 	free(x->tag);

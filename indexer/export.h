@@ -35,6 +35,7 @@ struct cfs_export_opts {
 	const char *output;               /* file (tar formats) or directory (dir, oci) */
 	enum cfs_export_format format;
 	const char *store;                /* NULL: the store the index names */
+	const char *cache;                /* a mount's object cache to read first, or NULL */
 	char *const *worksets;            /* working set files, merged */
 	size_t n_worksets;
 	bool all;                         /* the whole served environment */
@@ -51,6 +52,7 @@ struct cfs_export_result {
 	uint64_t dirs, files, symlinks, bytes; /* exported */
 	uint64_t env_files, env_bytes;         /* the served environment: files+symlinks, bytes */
 	uint64_t out_bytes;                    /* the tar or layer as written */
+	uint64_t from_cache;                   /* files read from the cache, not decoded */
 	char *name;                            /* oci: the image reference */
 	char layer_digest[72];                 /* oci: "sha256:<hex>" of the environment layer */
 	char manifest_digest[72];              /* oci */

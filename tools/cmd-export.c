@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "export.h"
+#include "fs.h"
 #include "fsutil.h"
 
 static const char export_help[] =
@@ -13,8 +14,10 @@ static const char export_help[] =
 	"Writes the files of one or more working sets (their union) of an index, or\n"
 	"of the whole served environment, under the environment's prefix (/env gives\n"
 	"env/... in a tar): a directory tree, a tar archive, or an OCI image layout.\n"
-	"Contents come from the store, decompressed and verified on the way. The same\n"
-	"inputs always give the same bytes. Pruned paths are never exported.\n"
+	"Contents come from the object cache of the profiling mounts when it has\n"
+	"them, else from the store, decompressed; either way verified against the\n"
+	"index's sha256 on the way. The same inputs always give the same bytes.\n"
+	"Pruned paths are never exported.\n"
 	"\n"
 	"Options:\n"
 	"  -w, --workset FILE       a working set (condafs workset); repeatable\n"
@@ -24,6 +27,9 @@ static const char export_help[] =
 	"  -f, --format F           dir, tar, tar.gz, tar.zst or oci (default: from the name\n"
 	"                           of OUT: .tar, .tar.gz/.tgz, .tar.zst)\n"
 	"  -s, --store DIR          the store to read (default: the one the index names)\n"
+	"      --cache DIR          a mount's object cache to read first (default: the\n"
+	"                           mounts' default, /var/cache/condafs for root)\n"
+	"      --no-cache           decode every file from the store\n"
 	"      --with-conda-meta    also conda-meta/<package>.json of every exported package\n"
 	"                           and conda-meta/history\n"
 	"\n"
@@ -73,6 +79,9 @@ static void print_result(const struct cfs_export_opts *o, const struct cfs_expor
 		       res->layer_digest, out);
 	else if (o->format != CFS_EXPORT_DIR)
 		printf("archive: %s\n", out);
+	if (res->files && o->cache)
+		printf("%llu of %llu files from the cache %s, the others decoded from the store\n",
+		       (unsigned long long)res->from_cache, (unsigned long long)res->files, o->cache);
 }
 
 int cmd_export(int argc, char **argv)
@@ -83,6 +92,8 @@ int cmd_export(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "store", required_argument, NULL, 's' },
+		{ "cache", required_argument, NULL, 'c' },
+		{ "no-cache", no_argument, NULL, 'n' },
 		{ "with-conda-meta", no_argument, NULL, 'M' },
 		{ "name", required_argument, NULL, 'N' },
 		{ "entrypoint", required_argument, NULL, 'E' },
@@ -97,8 +108,10 @@ int cmd_export(int argc, char **argv)
 	struct cfs_export_result res;
 	const char *format = NULL, *comp = NULL, *entrypoint = NULL;
 	char **worksets = NULL, **ep = NULL;
+	cleanup_free char *default_cache = NULL;
 	size_t n_ws = 0, n_ep = 0;
 	int verbose = 0, quiet = 0, c, status = 0;
+	bool no_cache = false;
 	struct cfs_err err;
 
 	optind = 1;
@@ -112,6 +125,8 @@ int cmd_export(int argc, char **argv)
 		case 'o': o.output = optarg; break;
 		case 'f': format = optarg; break;
 		case 's': o.store = optarg; break;
+		case 'c': o.cache = optarg; break;
+		case 'n': no_cache = true; break;
 		case 'M': o.with_conda_meta = true; break;
 		case 'N': o.name = optarg; break;
 		case 'E': entrypoint = optarg; break;
@@ -148,6 +163,10 @@ int cmd_export(int argc, char **argv)
 		return status;
 	}
 	o.index = argv[optind];
+	if (no_cache)
+		o.cache = NULL;
+	else if (!o.cache)
+		o.cache = default_cache = cfs_fs_default_cache_dir();
 	if (comp && strcmp(comp, "zstd") == 0)
 		o.compression = CFS_COMP_ZSTD;
 	if (entrypoint) {

@@ -19,6 +19,7 @@ import glob
 import gzip
 import json
 import os
+import re
 import shutil
 import sys
 import tarfile
@@ -124,6 +125,7 @@ def body(work):
           f"coverage columns line up: {table}")
 
     check_export(work, cfs, ws, full, want, nodes, info)
+    check_cache_source(work, cfs, ws)
     check_reproducible(work, cfs, ws)
     check_oci(work, cfs, ws, full)
     check_relock(work, cfs, traces, full, want)
@@ -238,6 +240,36 @@ def check_export(work, cfs, ws, full, want, nodes, info):
     r = condafs("export", cfs, "-w", ws, "-w", j("w1.ws"), "-o", j("union.tar"))
     check(r.returncode == 0 and open(j("union.tar"), "rb").read() ==
           open(j("app.tar"), "rb").read(), "several --workset: their union")
+
+
+def check_cache_source(work, cfs, ws):
+    """The profiling runs' cache holds verified, decompressed files: export
+    copies those instead of decoding, with the same bytes, and still checks
+    them."""
+    j = lambda *p: os.path.join(work, *p)  # noqa: E731
+    r = condafs("export", cfs, "-w", ws, "-o", j("c.tar"), "--cache", j("runcache"))
+    m = re.search(r"(\d+) of (\d+) files from the cache", r.stdout)
+    check(r.returncode == 0 and m and 0 < int(m[1]) <= int(m[2]),
+          f"export reads the profiling runs' cache: {r.stdout.strip()} {r.stderr.strip()}")
+    r = condafs("export", cfs, "-w", ws, "-o", j("s.tar"), "--no-cache")
+    check(r.returncode == 0 and "from the cache" not in r.stdout and
+          open(j("c.tar"), "rb").read() == open(j("s.tar"), "rb").read(),
+          "the same bytes from the cache and from the store (--no-cache)")
+    cached = sorted(glob.glob(j("runcache", "objects", "*", "*")), key=os.path.getsize)
+    victim = cached[-1]
+    with open(victim, "r+b") as f:
+        first = f.read(1)
+        f.seek(0)
+        f.write(bytes([first[0] ^ 0xff]))
+    try:
+        r = condafs("export", cfs, "-w", ws, "-o", j("bad.tar"), "--cache", j("runcache"))
+        lines = r.stderr.strip().splitlines()
+        check(r.returncode != 0 and len(lines) == 1 and victim in lines[0] and
+              "corrupt cached file" in lines[0] and no_leftovers(j("bad.tar")),
+              f"a corrupt cached file fails the export, named: {r.stderr.strip()}")
+    finally:
+        with open(victim, "r+b") as f:
+            f.write(first)
 
 
 def check_reproducible(work, cfs, ws):
@@ -486,8 +518,8 @@ def check_bad_input(work, cfs, ws, trace):
         (["export", cfs, "-w", ws, "-o", "/proc/o9", "--format", "dir"], "/proc/o9", "/proc/o9"),
         (["export", cfs, "-w", ws, "-o", "/dev/null", "--format", "tar"], "/dev/.null.tmp-x",
          "not a regular file"),
-        (["export", cfs, "-w", ws, "-o", j("o10.tar"), "--store", store2], j("o10.tar"),
-         "corrupt object"),
+        (["export", cfs, "-w", ws, "-o", j("o10.tar"), "--store", store2, "--no-cache"],
+         j("o10.tar"), "corrupt object"),
         (["export", cfs, "-w", ws, "-o", j("o11"), "--format", "oci", "--name", "Bad Name"],
          j("o11"), "--name"),
         (["export", cfs, "-w", ws, "-o", j("o12"), "--format", "oci", "--base", ws], j("o12"),
