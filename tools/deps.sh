@@ -8,11 +8,14 @@ pkgs=(
   meson ninja-build pkg-config gcc
   libfuse3-dev libarchive-dev libzstd-dev libsqlite3-dev libcurl4-openssl-dev
   libjansson-dev libyaml-dev libssl-dev zlib1g-dev
+  # man pages: Markdown to roff at build time; man -l and groff check them
+  go-md2man man-db groff-base
   # run
   fuse3
   # tests and benchmarks
-  python3 conda-package-handling zstd bzip2 nginx bubblewrap
+  python3 conda-package-handling zstd bzip2 nginx bubblewrap curl
   squashfuse squashfs-tools util-linux procps strace
+  python3-yaml  # tests/mount/sidecar.sh parses packaging/kubernetes/*.yaml
   # OCI export checks
   skopeo umoci podman runc
   # fuzzing (CI runs each harness for a bounded time)
