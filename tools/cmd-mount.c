@@ -53,10 +53,20 @@ static const char mount_help[] =
 enum { OPT_LOG_FILE = CLI_MOUNT_OPT + 1 };
 
 /* Takes condafs's own settings out of a -o list; the rest goes to FUSE. */
-static int parse_o(char *list, struct cfs_fs_opts *o, struct cfs_buf *fuse_opts)
+/*
+ * Parses a copy of list: argv stays as given, for ps(1) to show (mount(8)
+ * starts the daemon this way), and the options point into the copy, which
+ * lives as long as the process.
+ */
+static int parse_o(const char *arg, struct cfs_fs_opts *o, struct cfs_buf *fuse_opts)
 {
-	char *save = NULL;
+	static char **copies;
+	static size_t n_copies;
+	char *save = NULL, *list = cfs_xstrdup(arg);
 	struct cfs_err err;
+
+	copies = cfs_xrealloc(copies, (n_copies + 1) * sizeof(*copies));
+	copies[n_copies++] = list;
 
 	for (char *opt = strtok_r(list, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
 		char *val = strchr(opt, '=');

@@ -69,6 +69,10 @@ mount -t fuse.condafs "$IDX" /env -o "ro,store=$STORE,cache=$T/cache-t,cache_siz
 	fail "mount -t fuse.condafs failed"
 MOUNTS+=(/env)
 check_env "$T/cache-t"
+# ps shows the daemon's options as mount(8) passed them.
+args=$(tr '\0' ' ' <"/proc/$(daemon_pid /env)/cmdline")
+[[ $args == *"store=$STORE,cache=$T/cache-t,cache_size=1G"* ]] ||
+	fail "the daemon's command line reads '$args'"
 umount_gone
 
 # 2. A bad value is refused with one clear message naming the option, and
