@@ -12,6 +12,8 @@
 #include "config.h"
 #include "log.h"
 
+int cmd_ready(int argc, char **argv); /* tools/cmd-ready.c */
+
 static const struct cfs_command commands[] = {
 	{ "index", cmd_index, "install a lock file's packages into a store and write an index" },
 	{ "info", cmd_info, "show an index's packages, files and sizes" },
@@ -22,6 +24,7 @@ static const struct cfs_command commands[] = {
 	{ "mount", cmd_mount, "serve an index read-only with FUSE, fetching files on first open" },
 	{ "umount", cmd_umount, "unmount a condafs mount" },
 	{ "stats", cmd_stats, "show a live mount's counters" },
+	{ "ready", cmd_ready, "exit 0 once a live condafs mount is at a mount point" },
 	{ "run", cmd_run, "run a command with an index mounted at /env in a private mount namespace" },
 	{ "workset", cmd_workset, "make a working set from traces of profiling runs" },
 	{ "export", cmd_export, "write working sets as a directory, a tar or an OCI image" },

@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * condafs ready: is a live condafs mount at MOUNTPOINT?  For startup probes
+ * (a Kubernetes sidecar's) and for scripts that wait for a mount made by
+ * another process, possibly in another mount namespace.
+ *
+ *   1. the mount table (/proc/self/mountinfo) has fuse.condafs on top at
+ *      exactly that path (not a parent's mount, not a mount under it);
+ *   2. the daemon answers statfs and the stats getxattr on the root.
+ *
+ * Step 2, and resolving a path the table does not list (a symlink), touch
+ * the mount: they run in a child process with a time bound.  A dead daemon
+ * answers ENOTCONN at once, but a hung one never answers; a process waiting
+ * in a FUSE request can still be killed, so the child is, once time is up.
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "cli.h"
+#include "fs.h"
+#include "fsutil.h"
+
+#define FUSE_SUPER_MAGIC 0x65735546
+#define DEFAULT_TIMEOUT 5 /* seconds for one probe */
+#define POLL_INTERVAL_MS 100
+
+/* Declared in condafs.c's command table. */
+int cmd_ready(int argc, char **argv);
+
+static const char ready_help[] =
+	"usage: condafs ready MOUNTPOINT [--wait SECS] [--timeout SECS]\n"
+	"\n"
+	"Exits 0 if a live condafs mount is at MOUNTPOINT: the mount table says\n"
+	"fuse.condafs at exactly that path and the daemon answers (statfs and its\n"
+	"stats on the root) within the timeout.  Otherwise prints one line saying\n"
+	"why (not a mount point, another file system, the daemon is gone or does\n"
+	"not answer) and exits 1.  Nothing is printed when the mount is ready.\n"
+	"For startup probes and for scripts that wait for a mount made by another\n"
+	"process or in another mount namespace (a sidecar).\n"
+	"\n"
+	"Options:\n"
+	"  -w, --wait SECS      try again every 0.1 s until ready, for up to SECS\n"
+	"  -t, --timeout SECS   give up on a daemon that does not answer after SECS\n"
+	"                       (default %d)\n"
+	"  -h, --help           show this help\n";
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * path made absolute against the working directory, with "." and ".."
+ * resolved by name and repeated and trailing slashes dropped, as the mount
+ * table writes it.  Touches nothing.  Caller frees.
+ */
+static char *absolute_path(const char *path)
+{
+	cleanup_free char *cwd = *path == '/' ? NULL : getcwd(NULL, 0);
+	cleanup_free char *in = cfs_xasprintf("%s/%s", cwd ? cwd : "", path);
+	char *out = cfs_xmalloc(strlen(in) + 2), *save = NULL;
+	size_t len = 0;
+
+	for (char *c = strtok_r(in, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		if (strcmp(c, ".") == 0)
+			continue;
+		if (strcmp(c, "..") == 0) {
+			while (len > 0 && out[--len] != '/')
+				;
+			continue;
+		}
+		out[len++] = '/';
+		memcpy(out + len, c, strlen(c));
+		len += strlen(c);
+	}
+	if (len == 0)
+		out[len++] = '/';
+	out[len] = '\0';
+	return out;
+}
+
+/* Undoes the mount table's octal escapes (\040 for a space) in place. */
+static void unescape(char *s)
+{
+	char *w = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*w++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+			s += 3;
+		} else {
+			*w++ = *s;
+		}
+	}
+	*w = '\0';
+}
+
+struct mount_entry {
+	long id, parent;
+	char fstype[64];
+};
+
+/*
+ * The file system type of the mount on top at mp ("fuse.condafs"), into
+ * fstype.  Mounts stacked at one path each have the one below as parent:
+ * the top one is nobody's parent.  Returns -ENOENT if nothing is mounted
+ * at mp.
+ */
+static errint_t top_mount(const char *mp, char *fstype, size_t size)
+{
+	cleanup_file FILE *f = fopen("/proc/self/mountinfo", "re");
+	cleanup_free char *line = NULL;
+	cleanup_free struct mount_entry *at = NULL;
+	size_t n = 0, alloc = 0, cap = 0;
+
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		char *save = NULL, *fields[5], *fs;
+		int i;
+
+		for (i = 0; i < 5; i++)
+			if (!(fields[i] = strtok_r(i ? NULL : line, " \n", &save)))
+				break;
+		fs = strstr(save ? save : "", " - ");
+		if (i < 5 || !fs)
+			continue;
+		unescape(fields[4]);
+		if (strcmp(fields[4], mp) != 0)
+			continue;
+		cfs_grow(&at, n, &alloc, sizeof(*at), 4);
+		at[n].id = strtol(fields[0], NULL, 10);
+		at[n].parent = strtol(fields[1], NULL, 10);
+		fs += 3;
+		snprintf(at[n].fstype, sizeof(at[n].fstype), "%.*s", (int)strcspn(fs, " \n"), fs);
+		n++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool below = false;
+		for (size_t j = 0; j < n && !below; j++)
+			below = at[j].parent == at[i].id && j != i;
+		if (!below) {
+			snprintf(fstype, size, "%s", at[i].fstype);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* What a probe child reports. */
+struct probe {
+	int err;             /* 0 or an errno */
+	const char *what;    /* the call that failed: a literal, valid in the parent too */
+	char path[PATH_MAX]; /* PROBE_REALPATH: the result */
+};
+
+enum probe_kind { PROBE_REALPATH, PROBE_DAEMON };
+
+static void probe_daemon(const char *path, struct probe *p)
+{
+	cleanup_free char *text = NULL;
+	struct cfs_err err;
+	struct statfs sfs;
+	json_t *o;
+	int r;
+
+	if (statfs(path, &sfs) < 0) {
+		p->err = errno;
+		p->what = "statfs";
+		return;
+	}
+	p->what = "getxattr " CFS_FS_STATS_XATTR;
+	if (sfs.f_type != FUSE_SUPER_MAGIC) {
+		p->err = EMEDIUMTYPE;
+	} else if ((r = cfs_fs_read_stats(path, &text, &err)) < 0) {
+		p->err = -r;
+	} else {
+		o = json_loads(text, 0, NULL);
+		if (!json_is_integer(json_object_get(o, "pid")))
+			p->err = EBADMSG;
+		json_decref(o);
+	}
+}
+
+/*
+ * Runs one probe in a child process, for at most timeout_ms.  Returns 0
+ * with the child's report in *p, -ETIMEDOUT (the child is then killed), or
+ * -EIO if the child died without a report.
+ */
+static errint_t run_probe(enum probe_kind kind, const char *path, unsigned timeout_ms,
+			  struct probe *p)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	int fds[2], status, n = 0;
+	ssize_t got = -ETIMEDOUT;
+	pid_t pid;
+
+	memset(p, 0, sizeof(*p));
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		int r = -errno;
+		close(fds[0]);
+		close(fds[1]);
+		return r;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		if (kind == PROBE_REALPATH) {
+			if (!realpath(path, p->path)) {
+				p->err = errno;
+				p->what = "realpath";
+			}
+		} else {
+			probe_daemon(path, p);
+		}
+		_exit(cfs_write_all(fds[1], p, sizeof(*p)) < 0);
+	}
+	close(fds[1]);
+	pfd.fd = fds[0];
+	for (uint64_t end = now_ms() + timeout_ms, t; n <= 0 && (t = now_ms()) < end;)
+		if ((n = poll(&pfd, 1, (int)(end - t))) < 0 && errno != EINTR)
+			break;
+	if (n > 0) {
+		/* The child writes once and exits: read until its end. */
+		ssize_t k;
+		for (got = 0; got < (ssize_t)sizeof(*p); got += k)
+			if ((k = cfs_read_retry(fds[0], (char *)p + got, sizeof(*p) - (size_t)got)) <= 0)
+				break;
+	}
+	close(fds[0]);
+	if (got != (ssize_t)sizeof(*p))
+		kill(pid, SIGKILL);
+	/* A killed child leaves its FUSE request at once; still, never wait long. */
+	for (int i = 0; i < 100 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		poll(NULL, 0, 10);
+	if (got == (ssize_t)sizeof(*p))
+		return 0;
+	return got == -ETIMEDOUT ? -ETIMEDOUT : -EIO;
+}
+
+/* One look at path (as given, for messages): 0 if ready, else an error in err. */
+static errint_t check_ready(const char *path, unsigned timeout_ms, struct cfs_err *err)
+{
+	cleanup_free char *abs = absolute_path(path);
+	char fstype[64];
+	struct probe p;
+	int r = top_mount(abs, fstype, sizeof(fstype));
+
+	if (r == -ENOENT) {
+		/* Not listed under that name: a symlink, or missing. */
+		r = run_probe(PROBE_REALPATH, path, timeout_ms, &p);
+		if (r == -ETIMEDOUT)
+			return cfs_err_set(err, ETIMEDOUT, "%s: no answer within %u s resolving the "
+					   "path (a hung file system on the way?)", path,
+					   timeout_ms / 1000);
+		if (r < 0)
+			return cfs_err_set(err, -r, "%s: %s", path, strerror(-r));
+		if (p.err)
+			return cfs_err_set(err, p.err, "%s: %s", path, strerror(p.err));
+		r = strcmp(p.path, abs) == 0 ? -ENOENT : top_mount(p.path, fstype, sizeof(fstype));
+		if (r == -ENOENT)
+			return cfs_err_set(err, ENOENT, "%s: not a mount point", path);
+	}
+	if (r < 0)
+		return cfs_err_set(err, -r, "/proc/self/mountinfo: %s", strerror(-r));
+	if (strcmp(fstype, "fuse.condafs") != 0)
+		return cfs_err_set(err, EMEDIUMTYPE, "%s: %s, not condafs", path, fstype);
+
+	r = run_probe(PROBE_DAEMON, path, timeout_ms, &p);
+	if (r == -ETIMEDOUT)
+		return cfs_err_set(err, ETIMEDOUT, "%s: the condafs daemon did not answer within %u s",
+				   path, timeout_ms / 1000);
+	if (r < 0)
+		return cfs_err_set(err, -r, "%s: cannot probe the daemon: %s", path, strerror(-r));
+	if (p.err == ENOTCONN)
+		return cfs_err_set(err, ENOTCONN, "%s: the condafs daemon is gone (ENOTCONN); "
+				   "'condafs umount -z %s' removes the dead mount", path, path);
+	if (p.err)
+		return cfs_err_set(err, p.err, "%s: the condafs daemon failed %s: %s", path, p.what,
+				   strerror(p.err));
+	return 0;
+}
+
+static bool parse_secs(const char *s, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v > 86400)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+int cmd_ready(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "wait", required_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	unsigned wait = 0, timeout = DEFAULT_TIMEOUT;
+	struct cfs_err err;
+	uint64_t deadline;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "w:t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'w':
+			if (!parse_secs(optarg, &wait))
+				return cli_usage("ready", "--wait wants whole seconds, not '%s'", optarg);
+			break;
+		case 't':
+			if (!parse_secs(optarg, &timeout) || timeout == 0)
+				return cli_usage("ready", "--timeout wants whole seconds (1 or more), "
+						 "not '%s'", optarg);
+			break;
+		case 'h': printf(ready_help, DEFAULT_TIMEOUT); return 0;
+		default: return cli_usage("ready", "bad option");
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_usage("ready", "expected MOUNTPOINT");
+	deadline = now_ms() + (uint64_t)wait * 1000;
+	while (check_ready(argv[optind], timeout * 1000, &err) < 0) {
+		uint64_t t = now_ms();
+		if (t >= deadline)
+			return cli_fail(&err);
+		poll(NULL, 0, (int)(deadline - t < POLL_INTERVAL_MS ? deadline - t : POLL_INTERVAL_MS));
+	}
+	return 0;
+}
