@@ -158,7 +158,10 @@ void cfs_cache_tmp_abort(struct cfs_cache *c, struct cfs_cache_tmp *t);
 
 struct cfs_remote;
 
-/* store: a directory, file:// or http(s):// URL.  Caller frees with _free. */
+/*
+ * store: a directory, file://, http(s):// or s3:// URL (s3: the AWS settings
+ * come from the environment, common/s3.h).  Caller frees with _free.
+ */
 errint_t cfs_remote_new(const char *store, unsigned timeout_s, unsigned retries,
 			struct cfs_remote **out, struct cfs_err *err);
 void cfs_remote_free(struct cfs_remote *r);

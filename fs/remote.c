@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Reading objects from the store: a local directory (or file:// URL), or
- * an HTTP(S) server through libcurl.  Every object is decompressed and
- * verified with cfs_objdec on the way into the cache file.  Transient
+ * Reading objects from the store: a local directory (or file:// URL), an
+ * HTTP(S) server through libcurl, or an S3 bucket (HTTP with SigV4 signing,
+ * common/s3.h).  Every object is decompressed and verified with cfs_objdec
+ * on the way into the cache file.  Transient
  * failures are retried with backoff, all within one time bound per fetch.
  * Idle curl handles are pooled so connections are reused across threads.
  */
@@ -13,7 +14,9 @@
 
 #include "config.h"
 #include "fs-internal.h"
+#include "buf.h"
 #include "fsutil.h"
+#include "s3.h"
 #include "store.h"
 
 #define POOL_MAX 32
@@ -26,10 +29,13 @@
 #define CONNECT_TIMEOUT_MS 10000L
 #define LOW_SPEED_SECS 10L
 #define BACKOFF_MS 200
+/* Bytes of an HTTP error body kept, for an S3 error's <Code>. */
+#define ERROR_BODY_MAX 4096
 
 struct cfs_remote {
 	char *base;   /* directory, or URL without a trailing slash */
 	int dirfd;    /* for a directory, else -1 */
+	struct cfs_s3 *s3; /* for an s3:// store, else NULL */
 	unsigned timeout_s, retries;
 	pthread_mutex_t lock;
 	pthread_cond_t slot_free;
@@ -80,6 +86,7 @@ errint_t cfs_remote_new(const char *store, unsigned timeout_s, unsigned retries,
 {
 	struct cfs_remote *r = cfs_xcalloc(1, sizeof(*r));
 	size_t len;
+	int rc;
 
 	r->dirfd = -1;
 	r->timeout_s = timeout_s ? timeout_s : 1;
@@ -90,7 +97,18 @@ errint_t cfs_remote_new(const char *store, unsigned timeout_s, unsigned retries,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&r->slot_free, &ca);
 	pthread_condattr_destroy(&ca);
-	if (is_http(store)) {
+	if (cfs_s3_is_url(store)) {
+		r->s3 = cfs_xcalloc(1, sizeof(*r->s3));
+		if ((rc = cfs_s3_parse(store, r->s3, err)) < 0) {
+			cfs_remote_free(r);
+			return rc;
+		}
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			cfs_remote_free(r);
+			return cfs_err_set(err, EIO, "curl_global_init failed");
+		}
+		r->base = cfs_xstrdup(r->s3->base);
+	} else if (is_http(store)) {
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 			cfs_remote_free(r);
 			return cfs_err_set(err, EIO, "curl_global_init failed");
@@ -104,7 +122,7 @@ errint_t cfs_remote_new(const char *store, unsigned timeout_s, unsigned retries,
 	} else if (strstr(store, "://")) {
 		cfs_remote_free(r);
 		return cfs_err_set(err, EINVAL, "%s: unsupported store URL (use a directory, "
-				   "file://, http:// or https://)", store);
+				   "file://, http://, https:// or s3://)", store);
 	} else {
 		r->base = cfs_xstrdup(store);
 	}
@@ -136,6 +154,9 @@ void cfs_remote_free(struct cfs_remote *r)
 		curl_global_cleanup();
 	pthread_mutex_destroy(&r->lock);
 	pthread_cond_destroy(&r->slot_free);
+	if (r->s3)
+		cfs_s3_release(r->s3);
+	free(r->s3);
 	free(r->base);
 	free(r);
 }
@@ -215,9 +236,25 @@ static errint_t fetch_dir(struct cfs_remote *rm, const char *rel, struct sink *s
 	return sink_finish(s, want, err);
 }
 
+/* One HTTP request: the object's body goes to the sink, an error's is kept. */
+struct http_get {
+	CURL *h;
+	struct sink *s;
+	struct cfs_buf error_body; /* of a 4xx/5xx answer, up to ERROR_BODY_MAX */
+};
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 {
-	return sink_feed(ctx, data, size * nmemb) < 0 ? 0 : size * nmemb;
+	struct http_get *g = ctx;
+	long code = 0;
+
+	curl_easy_getinfo(g->h, CURLINFO_RESPONSE_CODE, &code);
+	if (code >= 400) {
+		size_t room = ERROR_BODY_MAX - g->error_body.len;
+		cfs_buf_add(&g->error_body, data, size * nmemb < room ? size * nmemb : room);
+		return size * nmemb;
+	}
+	return sink_feed(g->s, data, size * nmemb) < 0 ? 0 : size * nmemb;
 }
 
 static CURL *handle_get(struct cfs_remote *rm)
@@ -250,18 +287,22 @@ static errint_t fetch_http(struct cfs_remote *rm, const char *url, struct sink *
 			   int64_t left_ms, bool *transient, struct cfs_err *err)
 {
 	CURL *h = handle_get(rm);
+	struct http_get g = { .h = h, .s = s };
+	struct curl_slist *headers = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "";
+	char s3code[64];
 	long code = 0;
 	CURLcode rc;
 	int r;
 
+	cfs_buf_init(&g.error_body, ERROR_BODY_MAX);
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
+	/* Error answers are read (not failed on) for an S3 error's <Code>. */
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &g);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -278,14 +319,24 @@ static errint_t fetch_http(struct cfs_remote *rm, const char *url, struct sink *
 			 left_ms < CONNECT_TIMEOUT_MS ? (long)left_ms : CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, LOW_SPEED_SECS);
+	if (rm->s3)
+		cfs_s3_setup_handle(h, rm->s3, &headers);
 	rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(headers);
 	handle_put(rm, h);
 	*transient = true;
-	if (rc == CURLE_HTTP_RETURNED_ERROR) {
+	if (rc == CURLE_OK && code >= 400) {
+		/* 4xx are permanent (a wrong key stays wrong), but for timeouts and throttling. */
 		*transient = code >= 500 || code == 408 || code == 429;
+		cfs_s3_error_code(g.error_body.data, g.error_body.len, s3code, sizeof(s3code));
+		cfs_buf_release(&g.error_body);
+		if (*s3code)
+			return cfs_err_set(err, EIO, "HTTP %ld (%s)", code, s3code);
 		return cfs_err_set(err, EIO, "HTTP %ld", code);
 	}
+	cfs_buf_release(&g.error_body);
 	if (rc == CURLE_WRITE_ERROR && s->r < 0) {
 		r = sink_finish(s, want, err);
 		*transient = r == -EBADMSG || r == -EFBIG;

@@ -13,6 +13,7 @@
 #include "log.h"
 
 int cmd_ready(int argc, char **argv); /* tools/cmd-ready.c */
+int cmd_push(int argc, char **argv); /* tools/cmd-push.c */
 
 static const struct cfs_command commands[] = {
 	{ "index", cmd_index, "install a lock file's packages into a store and write an index" },
@@ -28,6 +29,7 @@ static const struct cfs_command commands[] = {
 	{ "run", cmd_run, "run a command with an index mounted at /env in a private mount namespace" },
 	{ "workset", cmd_workset, "make a working set from traces of profiling runs" },
 	{ "export", cmd_export, "write working sets as a directory, a tar or an OCI image" },
+	{ "push", cmd_push, "copy the store objects an index needs to a directory or an S3 bucket" },
 };
 
 static void usage(FILE *f)
