@@ -2,14 +2,16 @@
 # Benchmark for condafs workset and condafs export (figures: docs/profiling.md).
 #
 # On the realistic environment built from this machine's Python:
-#   1. a working set from a trace of `python3 -c 'import json, sqlite3, flask'`
-#      (strace in a minimal bwrap root, converted to condafs's trace format by
-#      tests/cli/export_trace.py until the daemon's --trace is used here), and
-#      its size as a fraction of the environment;
+#   1. a working set from the trace of a profiling run,
+#      `condafs run --trace` of `python3 -c 'import json, sqlite3, flask'`,
+#      and its size as a fraction of the environment;
 #   2. condafs export of that working set vs GNU tar over the same files from a
 #      plain directory (an extracted copy, in the page cache), median of 7 runs,
 #      interleaved; as .tar (target: at most 1.2x tar), .tar.zst and .tar.gz;
-#   3. the same for the whole environment (--all).
+#      reading the profiling run's object cache (the default, as after real
+#      profiling runs on the same machine) and, with --no-cache, decoding
+#      every file from the store;
+#   3. the same for the whole environment (--all), decoded from the store.
 # usage: bench/export.sh [WORKDIR]    (BUILD=build-dir to use another build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,9 +26,10 @@ python3 tests/fixtures/mkpyenv.py "$work/channel" >&2
   --cache "$work/cache" -q
 rm -rf "$work/plain"
 "$condafs" export "$work/env.cfs" --all -o "$work/plain" --format dir -q
-lock=$("$condafs" info "$work/env.cfs" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["lock_sha256"])')
-python3 tests/cli/export_trace.py "$work/plain/env" "$work/app.trace" --index "$work/env.cfs" \
-  --lock-sha256 "$lock" -- /env/bin/python3 -c 'import json, sqlite3, flask' >&2
+# The profiling run: its cache then holds the working set's files, verified.
+rm -rf "$work/mcache" "$work/app.trace"
+"$condafs" run "$work/env.cfs" --cache "$work/mcache" --trace "$work/app.trace" -q -- \
+  /env/bin/python3 -c 'import json, sqlite3, flask' >&2
 "$condafs" workset "$work/app.trace" -o "$work/app.ws" --index "$work/env.cfs" --json \
   > "$work/coverage.json"
 # The same members for tar, in the export's order ("env" first, then sorted).
@@ -62,18 +65,24 @@ for run in 1 2 3 4 5 6 7; do
     sel="-w '$work/app.ws'"; [ $set = all ] && sel=--all
     measure "tar-$set" -- "tar -C '$work/plain' --no-recursion -cf '$work/t.tar' \
       -T '$work/$set.list'"
-    measure "export-$set" -- "'$condafs' export '$work/env.cfs' $sel -o '$work/e.tar' -q"
+    # export makes its output durable (fsync before the rename): tar too.
+    measure "tarsync-$set" -- "tar -C '$work/plain' --no-recursion -cf '$work/t.tar' \
+      -T '$work/$set.list' && sync '$work/t.tar' '$work'"
+    measure "export-$set" -- "'$condafs' export '$work/env.cfs' $sel -o '$work/e.tar' \
+      --cache '$work/mcache' -q"
+    measure "exportstore-$set" -- "'$condafs' export '$work/env.cfs' $sel -o '$work/e.tar' \
+      --no-cache -q"
   done
   measure "floor-ws" -- "xargs cat < '$work/objects.list' | zstd -dcq | sha256sum >/dev/null"
   measure "tarzst-ws" -- "tar -C '$work/plain' --no-recursion --zstd -cf '$work/t.tar.zst' \
     -T '$work/ws.list'"
   measure "exportzst-ws" -- "'$condafs' export '$work/env.cfs' -w '$work/app.ws' \
-    -o '$work/e.tar.zst' -q"
+    -o '$work/e.tar.zst' --cache '$work/mcache' -q"
   if [ $run -le 3 ]; then
     measure "targz-ws" -- "tar -C '$work/plain' --no-recursion -czf '$work/t.tar.gz' \
       -T '$work/ws.list'"
     measure "exportgz-ws" -- "'$condafs' export '$work/env.cfs' -w '$work/app.ws' \
-      -o '$work/e.tar.gz' -q"
+      -o '$work/e.tar.gz' --cache '$work/mcache' -q"
   fi
 done
 
@@ -91,12 +100,17 @@ print(f"working set of `python3 -c 'import json, sqlite3, flask'`: {t['ws_files'
 print()
 print(f"{'':28} {'tar s':>8} {'export s':>9} {'ratio':>7} {'export CPU s':>13}")
 for name, a, b in (("working set, .tar", "tar-ws", "export-ws"),
+                   ("working set, .tar vs tar + sync", "tarsync-ws", "export-ws"),
+                   ("working set, .tar, --no-cache", "tar-ws", "exportstore-ws"),
                    ("working set, .tar.zst", "tarzst-ws", "exportzst-ws"),
                    ("working set, .tar.gz", "targz-ws", "exportgz-ws"),
-                   ("whole environment, .tar", "tar-all", "export-all")):
+                   ("whole environment, .tar", "tar-all", "exportstore-all"),
+                   ("whole environment, .tar vs tar + sync", "tarsync-all", "exportstore-all")):
     print(f"{name:28} {med(a):8.3f} {med(b):9.3f} {med(b) / med(a):6.2f}x {med(b, 'cpu'):13.3f}")
 print(f"{'decoding floor (zstd -d | sha256sum of the objects)':52} {med('floor-ws'):8.3f}")
 print()
-print(f"export / tar, working set (median wall): {med('export-ws') / med('tar-ws'):.2f}x "
-      f"(target <= 1.2x)")
+for base, what in (("tarsync-ws", "tar + sync (the same durability)"), ("tar-ws", "tar")):
+    print(f"export / {what}, working set (median wall): "
+          f"{med('export-ws') / med(base):.2f}x from the profiling cache, "
+          f"{med('exportstore-ws') / med(base):.2f}x from the store (target <= 1.2x)")
 PY
