@@ -24,7 +24,6 @@
 #include "fsutil.h"
 #include "log.h"
 
-#define FUSE_SUPER_MAGIC 0x65735546
 #define MAX_THREADS 64
 
 extern char **environ;
@@ -117,19 +116,38 @@ static errint_t fs_setup(struct cfs_fs *fs, const struct cfs_fs_opts *o, struct 
 }
 
 /*
+ * A dead condafs mount at mp (its daemon was killed) is detached: a
+ * restarted sidecar then mounts again where the old one died.  Dead mounts
+ * of other file systems are left to their owners.
+ */
+static bool detach_dead_condafs(const char *mp)
+{
+	cleanup_free char *abs = cfs_fs_absolute_path(mp);
+	char fstype[64];
+
+	if (cfs_fs_top_mount(abs, fstype, sizeof(fstype)) < 0 ||
+	    strcmp(fstype, "fuse.condafs") != 0 || umount2(mp, MNT_DETACH) < 0)
+		return false;
+	cfs_warn("%s: detached the dead condafs mount that was there", mp);
+	return true;
+}
+
+/*
  * Refuses a missing mount point, a stale FUSE mount, or a live FUSE mount;
- * with overmount (a private mount namespace), a stale mount is detached and
- * a live one mounted over.
+ * a dead condafs mount is detached; with overmount (a private mount
+ * namespace), any stale mount is detached and a live one mounted over.
  */
 static errint_t check_mountpoint(const char *mp, bool overmount, struct cfs_err *err)
 {
 	cleanup_free char *parent = cfs_xasprintf("%s/..", mp);
 	struct stat st, pst;
 	struct statfs sfs;
-	int r = stat(mp, &st);
+	/* statfs always asks the daemon; stat may answer from cached attributes. */
+	int r = statfs(mp, &sfs) < 0 ? -1 : stat(mp, &st);
 
-	if (r < 0 && errno == ENOTCONN && overmount && umount2(mp, MNT_DETACH) == 0)
-		r = stat(mp, &st);
+	if (r < 0 && errno == ENOTCONN &&
+	    ((overmount && umount2(mp, MNT_DETACH) == 0) || detach_dead_condafs(mp)))
+		r = statfs(mp, &sfs) < 0 ? -1 : stat(mp, &st);
 	if (r < 0) {
 		if (errno == ENOTCONN)
 			return cfs_err_set(err, EBUSY, "%s: a dead FUSE mount is still there; "
@@ -140,7 +158,7 @@ static errint_t check_mountpoint(const char *mp, bool overmount, struct cfs_err 
 		return cfs_err_set(err, ENOTDIR, "mount point %s: %s", mp, strerror(ENOTDIR));
 	if (!overmount && stat(parent, &pst) == 0 &&
 	    (pst.st_dev != st.st_dev || pst.st_ino == st.st_ino) &&
-	    statfs(mp, &sfs) == 0 && sfs.f_type == FUSE_SUPER_MAGIC)
+	    sfs.f_type == CFS_FUSE_SUPER_MAGIC)
 		return cfs_err_set(err, EBUSY, "mount point %s: already a FUSE mount", mp);
 	return 0;
 }

@@ -11,6 +11,8 @@
 
 /* getxattr(2) on the mount root under this name returns the counters as JSON. */
 #define CFS_FS_STATS_XATTR "user.condafs.stats"
+/* statfs f_type of every FUSE mount (linux/magic.h has no name for it). */
+#define CFS_FUSE_SUPER_MAGIC 0x65735546
 
 #define CFS_FS_DEFAULT_CACHE_SIZE (10ull << 30)
 #define CFS_FS_DEFAULT_FETCH_TIMEOUT 30 /* seconds for one open, all attempts */
@@ -93,5 +95,16 @@ errint_t cfs_fs_umount(const char *mountpoint, bool lazy, struct cfs_err *err);
 
 /* Reads a live mount's counters as JSON.  Caller frees *json. */
 errint_t cfs_fs_read_stats(const char *mountpoint, char **json, struct cfs_err *err);
+
+/*
+ * path made absolute against the working directory, "." and ".." resolved by
+ * name, as the mount table writes it; touches nothing.  Caller frees.
+ */
+char *cfs_fs_absolute_path(const char *path);
+/*
+ * The type of the file system mounted on top at the absolute path mp
+ * ("fuse.condafs") into fstype; -ENOENT if nothing is mounted there.
+ */
+errint_t cfs_fs_top_mount(const char *mp, char *fstype, size_t size);
 
 #endif

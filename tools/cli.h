@@ -20,9 +20,11 @@ int cmd_policy(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_ready(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_workset(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_push(int argc, char **argv);
 
 /* Prints "condafs: <msg>" for err and returns exit status 1. */
 int cli_fail(const struct cfs_err *err);

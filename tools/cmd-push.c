@@ -29,8 +29,6 @@
 #include "s3.h"
 #include "store.h"
 
-int cmd_push(int argc, char **argv);
-
 #define DEFAULT_JOBS 8
 #define MAX_JOBS 64
 #define ATTEMPTS 4          /* per S3 request, for transient failures */

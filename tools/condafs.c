@@ -12,9 +12,6 @@
 #include "config.h"
 #include "log.h"
 
-int cmd_ready(int argc, char **argv); /* tools/cmd-ready.c */
-int cmd_push(int argc, char **argv); /* tools/cmd-push.c */
-
 static const struct cfs_command commands[] = {
 	{ "index", cmd_index, "install a lock file's packages into a store and write an index" },
 	{ "info", cmd_info, "show an index's packages, files and sizes" },

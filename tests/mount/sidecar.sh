@@ -165,9 +165,18 @@ expect_not_ready "condafs: $T/m: the condafs daemon is gone (ENOTCONN); 'condafs
 took=$ms
 expect_not_ready "condafs: $T/m: the condafs daemon is gone (ENOTCONN); 'condafs umount -z $T/m' removes the dead mount" \
 	"$T/m" --wait 1
-umount -l "$T/m"
+# A restarted sidecar mounts again where the killed one left its dead mount.
+"$CONDAFS" mount "$IDX" "$T/m" --cache "$CACHE" 2>"$T/remount.err" ||
+	fail "mount over the dead condafs mount: $(cat "$T/remount.err")"
+grep -q "detached the dead condafs mount" "$T/remount.err" ||
+	fail "no warning about the dead mount: $(cat "$T/remount.err")"
+ready "$T/m"
+[[ $rc == 0 ]] || fail "condafs ready after the remount: exit $rc, '$msg'"
+cmp -s <("$CONDAFS" cat "$IDX" lib/python3.11/os.py) "$T/m/lib/python3.11/os.py" || fail "remounted lib/python3.11/os.py differs"
+"$CONDAFS" umount "$T/m" || fail "umount after the remount"
+# The dead mount was detached, not stacked under the new one.
 expect_not_ready "condafs: $T/m: not a mount point" "$T/m"
-log "killed daemon: ENOTCONN in $took ms; after umount -l, not a mount point"
+log "killed daemon: ENOTCONN in $took ms; a new mount replaces the dead one, then umount leaves nothing"
 
 # ---- The Kubernetes examples say what this test did (no cluster here:
 # parsed and checked with PyYAML; kubectl needs an API server to validate).
