@@ -51,6 +51,24 @@ static bool bucket_ok(const char *b, size_t len)
 	return true;
 }
 
+/*
+ * No empty, "." or ".." segments: S3 keys are literal, but libcurl would
+ * collapse dot segments and so reach (and sign) another key.
+ */
+static bool prefix_ok(const char *p, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		size_t n = strcspn(p + i, "/");
+
+		if (n > len - i)
+			n = len - i;
+		if (n == 0 || (n == 1 && p[i] == '.') || (n == 2 && p[i] == '.' && p[i + 1] == '.'))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
 static bool region_ok(const char *r)
 {
 	if (!*r || strlen(r) > 64)
@@ -86,6 +104,9 @@ errint_t cfs_s3_parse(const char *url, struct cfs_s3 *s3, struct cfs_err *err)
 	len = strlen(p);
 	while (len && p[len - 1] == '/')
 		len--;
+	if (!prefix_ok(p, len))
+		return cfs_err_set(err, EINVAL, "%s: the prefix '%.*s' has an empty, '.' or '..' "
+				   "segment", url, (int)len, p);
 	s3->prefix = cfs_xstrndup(p, len);
 
 	region = env("AWS_REGION");

@@ -123,10 +123,12 @@ static errint_t fs_setup(struct cfs_fs *fs, const struct cfs_fs_opts *o, struct 
 static bool detach_dead_condafs(const char *mp)
 {
 	cleanup_free char *abs = cfs_fs_absolute_path(mp);
+	struct cfs_err ignored;
 	char fstype[64];
 
+	/* cfs_fs_umount: umount2, or fusermount3 -u -z for a user's mount. */
 	if (cfs_fs_top_mount(abs, fstype, sizeof(fstype)) < 0 ||
-	    strcmp(fstype, "fuse.condafs") != 0 || umount2(mp, MNT_DETACH) < 0)
+	    strcmp(fstype, "fuse.condafs") != 0 || cfs_fs_umount(mp, true, &ignored) < 0)
 		return false;
 	cfs_warn("%s: detached the dead condafs mount that was there", mp);
 	return true;

@@ -249,7 +249,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 	long code = 0;
 
 	curl_easy_getinfo(g->h, CURLINFO_RESPONSE_CODE, &code);
-	if (code >= 400) {
+	if (code < 200 || code >= 300) {
 		size_t room = ERROR_BODY_MAX - g->error_body.len;
 		cfs_buf_add(&g->error_body, data, size * nmemb < room ? size * nmemb : room);
 		return size * nmemb;
@@ -303,7 +303,9 @@ static errint_t fetch_http(struct cfs_remote *rm, const char *url, struct sink *
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &g);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+	/* Not for S3: curl would send the session token header to another
+	 * host, and a request signed for one host fails at any other. */
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, rm->s3 ? 0L : 1L);
 	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -327,8 +329,9 @@ static errint_t fetch_http(struct cfs_remote *rm, const char *url, struct sink *
 	curl_slist_free_all(headers);
 	handle_put(rm, h);
 	*transient = true;
-	if (rc == CURLE_OK && code >= 400) {
-		/* 4xx are permanent (a wrong key stays wrong), but for timeouts and throttling. */
+	if (rc == CURLE_OK && (code < 200 || code >= 300)) {
+		/* 3xx that curl did not follow (S3's PermanentRedirect for a wrong
+		 * region) and 4xx are permanent, but for timeouts and throttling. */
 		*transient = code >= 500 || code == 408 || code == 429;
 		cfs_s3_error_code(g.error_body.data, g.error_body.len, s3code, sizeof(s3code));
 		cfs_buf_release(&g.error_body);

@@ -152,6 +152,10 @@ static void test_errors(void)
 	parse_fails("s3:///prefix", "bad bucket name ''");
 	parse_fails("s3://ab/p", "bad bucket name 'ab'");
 	parse_fails("s3://bad~bucket/p", "bad bucket name");
+	parse_fails("s3://bkt/a/../b", "segment");
+	parse_fails("s3://bkt/./a", "segment");
+	parse_fails("s3://bkt/a//b", "segment");
+	parse_fails("s3://bkt/a/..", "segment");
 	parse_fails("s3://bkt/p?x=1", "no query or fragment");
 	parse_fails("s3://bkt/p#frag", "no query or fragment");
 	setenv("AWS_REGION", "us-east-1:evil", 1);
