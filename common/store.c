@@ -123,6 +123,13 @@ void cfs_object_relpath(const uint8_t digest[CFS_SHA256_LEN], char *out)
 	snprintf(out, CFS_OBJECT_RELPATH_LEN, "objects/%.2s/%s.zst", hex, hex);
 }
 
+void cfs_cached_object_relpath(const uint8_t digest[CFS_SHA256_LEN], char *out)
+{
+	char hex[2 * CFS_SHA256_LEN + 1];
+	cfs_hex(digest, CFS_SHA256_LEN, hex);
+	snprintf(out, CFS_OBJECT_RELPATH_LEN, "objects/%.2s/%s", hex, hex);
+}
+
 bool cfs_store_has(struct cfs_store *s, const uint8_t digest[CFS_SHA256_LEN])
 {
 	uint64_t csize;

@@ -35,6 +35,8 @@ const char *cfs_store_dir(const struct cfs_store *s);
 
 /* Writes "objects/ab/<hex>.zst" into out (CFS_OBJECT_RELPATH_LEN bytes). */
 void cfs_object_relpath(const uint8_t digest[CFS_SHA256_LEN], char *out);
+/* The same without ".zst": a decompressed object in a mount's cache. */
+void cfs_cached_object_relpath(const uint8_t digest[CFS_SHA256_LEN], char *out);
 
 /* True if the object is present (a stat; not verified). */
 bool cfs_store_has(struct cfs_store *s, const uint8_t digest[CFS_SHA256_LEN]);

@@ -49,14 +49,6 @@ struct entry {
 	uint8_t digest[CFS_SHA256_LEN];
 };
 
-static void object_name(const uint8_t digest[CFS_SHA256_LEN], char out[CFS_OBJECT_RELPATH_LEN])
-{
-	char hex[2 * CFS_SHA256_LEN + 1];
-
-	cfs_hex(digest, CFS_SHA256_LEN, hex);
-	snprintf(out, CFS_OBJECT_RELPATH_LEN, "objects/%.2s/%s", hex, hex);
-}
-
 static bool flock_nb(int fd, int op)
 {
 	return flock(fd, op | LOCK_NB) == 0;
@@ -186,7 +178,7 @@ static bool evict_one(struct cfs_cache *c, const struct entry *e)
 	struct stat st1, st2;
 	cleanup_fd int fd = -1;
 
-	object_name(e->digest, rel);
+	cfs_cached_object_relpath(e->digest, rel);
 	fd = openat(c->dirfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || !flock_nb(fd, LOCK_EX))
 		return false;
@@ -313,7 +305,7 @@ errint_t cfs_cache_get(struct cfs_cache *c, const uint8_t digest[CFS_SHA256_LEN]
 {
 	char rel[CFS_OBJECT_RELPATH_LEN];
 
-	object_name(digest, rel);
+	cfs_cached_object_relpath(digest, rel);
 	for (int attempt = 0; attempt < 3; attempt++) {
 		cleanup_fd int fd = openat(c->dirfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		struct stat st;
@@ -377,7 +369,7 @@ errint_t cfs_cache_tmp_publish(struct cfs_cache *c, struct cfs_cache_tmp *t,
 	char rel[CFS_OBJECT_RELPATH_LEN];
 	int r = 0;
 
-	object_name(digest, rel);
+	cfs_cached_object_relpath(digest, rel);
 	if (renameat(AT_FDCWD, t->path, c->dirfd, rel) < 0) {
 		r = -errno;
 		if (r == -ENOENT) {

@@ -148,15 +148,14 @@ static errint_t copy_cached(struct export_pipe *p, size_t i, bool *ended)
 {
 	struct export_ctx *x = p->x;
 	const struct cfs_node *n = &x->tree->nodes[i];
-	char rel[CFS_OBJECT_RELPATH_LEN], hex[2 * CFS_SHA256_LEN + 1];
+	char rel[CFS_OBJECT_RELPATH_LEN];
 	cleanup_fd int fd = -1;
 	uint64_t total = 0;
 	struct stat st;
 
 	if (x->cache_fd < 0 || n->size == 0)
 		return -EAGAIN;
-	cfs_hex(n->digest, CFS_SHA256_LEN, hex);
-	snprintf(rel, sizeof(rel), "objects/%.2s/%s", hex, hex);
+	cfs_cached_object_relpath(n->digest, rel);
 	fd = openat(x->cache_fd, rel, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != n->size)
 		return -EAGAIN;
@@ -326,10 +325,7 @@ static errint_t finish_file(struct export_pipe *p, size_t i, int status, bool ca
 	if (status == 0 && size == n->size && memcmp(got, n->digest, CFS_SHA256_LEN) == 0)
 		return 0;
 	cfs_hex(n->digest, CFS_SHA256_LEN, hex);
-	if (cached)
-		snprintf(rel, sizeof(rel), "objects/%.2s/%s", hex, hex);
-	else
-		cfs_object_relpath(n->digest, rel);
+	(cached ? cfs_cached_object_relpath : cfs_object_relpath)(n->digest, rel);
 	return cfs_err_set(x->err, EBADMSG, "%s/%s: corrupt %s (content does not match "
 			   "sha256 %s and size %llu of %s)", cached ? x->cache_dir : x->store_dir,
 			   rel, cached ? "cached file" : "object", hex,
