@@ -108,4 +108,10 @@ int cfs_unhex(const char *in, uint8_t *out, size_t n);
 /* True if s is exactly n hex digits. */
 bool cfs_is_hex(const char *s, size_t n);
 
+/* CLOCK_MONOTONIC in milliseconds and microseconds. */
+int64_t cfs_now_ms(void);
+uint64_t cfs_now_us(void);
+/* Sleeps ms milliseconds, resuming after signals. */
+void cfs_sleep_ms(int64_t ms);
+
 #endif

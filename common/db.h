@@ -67,6 +67,11 @@ errint_t cfs_db_finish(struct cfs_db *db, struct cfs_err *err);
 /* Reading.  Opens read-only and checks the format version. */
 errint_t cfs_db_open(const char *path, struct cfs_db **out, struct cfs_err *err);
 void cfs_db_close(struct cfs_db *db);
+static inline void cfs_db_closep(struct cfs_db **db)
+{
+	cfs_db_close(*db);
+}
+#define cleanup_db __attribute__((cleanup(cfs_db_closep)))
 const char *cfs_db_path(const struct cfs_db *db);
 
 /* Caller frees *value.  -ENOENT if the key is absent. */

@@ -7,7 +7,6 @@
  * again.  A failed load leaves the table, so the next open tries again.
  */
 #include <string.h>
-#include <time.h>
 
 #include "fs-internal.h"
 #include "log.h"
@@ -82,21 +81,13 @@ static void unref_locked(struct cfs_objtab *t, struct cfs_obj *o)
 	free(o);
 }
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* Loads o's content: the cache, else the store.  Logs failures. */
 static errint_t load(struct cfs_fs *fs, uint32_t ino, struct cfs_obj *o, bool *hit)
 {
 	struct cfs_cache_tmp tmp = { .fd = -1 };
 	struct cfs_err err = { "" };
 	char path[CFS_MAX_PATH_BYTES];
-	uint64_t t0 = now_us(), wire = 0;
+	uint64_t t0 = cfs_now_us(), wire = 0;
 	int r;
 
 	r = cfs_cache_get(fs->cache, o->digest, o->size, &o->fd);
@@ -123,7 +114,7 @@ static errint_t load(struct cfs_fs *fs, uint32_t ino, struct cfs_obj *o, bool *h
 	if (r == 0) {
 		atomic_fetch_add(&fs->stats.fetches, 1);
 		atomic_fetch_add(&fs->stats.bytes_cached, o->size);
-		cfs_stats_latency(&fs->stats, now_us() - t0);
+		cfs_stats_latency(&fs->stats, cfs_now_us() - t0);
 	} else {
 		atomic_fetch_add(&fs->stats.fetch_errors, 1);
 	}

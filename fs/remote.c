@@ -44,14 +44,6 @@ struct cfs_remote {
 	size_t n_idle;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool is_http(const char *s)
 {
 	return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
@@ -387,7 +379,7 @@ static errint_t fetch_attempts(struct cfs_remote *rm, const uint8_t digest[CFS_S
 	for (unsigned attempt = 0;; attempt++) {
 		struct sink s = { .fd = fd };
 		bool transient = false;
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - cfs_now_ms();
 
 		if (ftruncate(fd, 0) < 0) {
 			r = cfs_err_set(err, errno, "writing the cache: %s", strerror(errno));
@@ -404,11 +396,9 @@ static errint_t fetch_attempts(struct cfs_remote *rm, const uint8_t digest[CFS_S
 			break;
 		/* Back off (200 ms, 400 ms, ...) unless that would pass the deadline. */
 		int64_t pause = (int64_t)BACKOFF_MS << (attempt < 10 ? attempt : 10);
-		if (now_ms() + pause >= deadline)
+		if (cfs_now_ms() + pause >= deadline)
 			break;
-		struct timespec ts = { pause / 1000, (pause % 1000) * 1000000 };
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
+		cfs_sleep_ms(pause);
 	}
 	return r;
 }
@@ -417,7 +407,7 @@ errint_t cfs_remote_fetch(struct cfs_remote *rm, const uint8_t digest[CFS_SHA256
 			  uint64_t size, int fd, uint64_t *wire, struct cfs_err *err)
 {
 	char rel[CFS_OBJECT_RELPATH_LEN];
-	int64_t deadline = now_ms() + (int64_t)rm->timeout_s * 1000;
+	int64_t deadline = cfs_now_ms() + (int64_t)rm->timeout_s * 1000;
 	cleanup_free char *where = NULL;
 	int r;
 

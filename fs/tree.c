@@ -16,12 +16,6 @@
 
 _Static_assert(sizeof(struct cfs_inode) == 48, "struct cfs_inode grew");
 
-static void db_closep(struct cfs_db **db)
-{
-	cfs_db_close(*db);
-}
-#define cleanup_db __attribute__((cleanup(db_closep)))
-
 static void stmt_finalizep(sqlite3_stmt **st)
 {
 	sqlite3_finalize(*st);

@@ -16,7 +16,6 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #define FETCH_MAX_REDIRS 5
 #define FETCH_BACKOFF_FIRST_MS 200
@@ -75,13 +74,6 @@ static CURLcode curl_init_rc;
 static void curl_init_once(void)
 {
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 char *cfs_fetch_rewrite_url(const struct cfs_mirror *mirrors, size_t n,
@@ -349,7 +341,7 @@ static void progress_draw(struct fetcher *f, bool final)
 
 	if (!f->opts->progress || f->n_items == 0)
 		return;
-	now = mono_ms();
+	now = cfs_now_ms();
 	if (!final && now - f->t_drawn < FETCH_PROGRESS_EVERY_MS)
 		return;
 	f->t_drawn = now;
@@ -654,7 +646,7 @@ static errint_t xfer_done(struct xfer *x, CURLcode rc)
 		cfs_info("%s: %s: %s; retrying in %ld ms (%d of %d)", job->label, job->url,
 			 what, delay, x->attempt, retries);
 		x->state = XFER_BACKOFF;
-		x->not_before = mono_ms() + delay;
+		x->not_before = cfs_now_ms() + delay;
 		return 1;
 	}
 	if (x->attempt > 1)
@@ -667,7 +659,7 @@ static errint_t xfer_done(struct xfer *x, CURLcode rc)
 static errint_t run_queue(struct fetcher *f)
 {
 	for (;;) {
-		int64_t now = mono_ms(), wake = 1000;
+		int64_t now = cfs_now_ms(), wake = 1000;
 		bool busy = false, finished = false;
 		struct CURLMsg *msg;
 		int running, left;
@@ -855,7 +847,7 @@ errint_t cfs_fetch_all(const struct cfs_fetch_opts *opts,
 	struct fetcher f = { .opts = opts, .err = err, .n_items = n };
 	errint_t r;
 
-	f.t_start = mono_ms();
+	f.t_start = cfs_now_ms();
 	f.t_drawn = f.t_start - FETCH_PROGRESS_EVERY_MS;
 	f.seed = (unsigned int)f.t_start ^ (unsigned int)getpid();
 	progress_draw(&f, false);

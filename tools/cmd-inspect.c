@@ -13,12 +13,6 @@
 #include "fsutil.h"
 #include "store.h"
 
-static void db_closep(struct cfs_db **db)
-{
-	cfs_db_close(*db);
-}
-#define cleanup_db __attribute__((cleanup(db_closep)))
-
 /* Parses "-h/--help" and "--json" style flags shared by the inspect commands. */
 struct inspect_args {
 	bool json, recursive, all;

@@ -76,22 +76,6 @@ struct push {
 	struct cfs_err err; /* the first failure */
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 static errint_t load_objects(struct cfs_db *db, struct push *p, struct cfs_err *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -269,7 +253,7 @@ static errint_t s3_request(struct push *p, CURL *h, const char *url, enum s3_met
 		bool transient = rc != CURLE_OK || *code >= 500 || *code == 408 || *code == 429;
 		if (!transient || attempt + 1 >= ATTEMPTS)
 			break;
-		sleep_ms((int64_t)BACKOFF_MS << attempt);
+		cfs_sleep_ms((int64_t)BACKOFF_MS << attempt);
 	}
 	if (rc != CURLE_OK)
 		return cfs_err_set(err, EIO, "%s: %s", url, *errbuf ? errbuf : curl_easy_strerror(rc));
@@ -454,12 +438,12 @@ static void run_workers(struct push *p, unsigned jobs, bool progress)
 			ts.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&p->changed, &p->lock, &ts);
-		if (progress && now_ms() >= next_line) {
+		if (progress && cfs_now_ms() >= next_line) {
 			char b[32];
 			cfs_format_size(p->bytes, b, sizeof(b));
 			fprintf(stderr, "\rpush: %zu of %zu checked, %zu missing, uploaded %zu (%s)\033[K",
 				p->checked, p->n, p->missing, p->uploaded, b);
-			next_line = now_ms() + 200;
+			next_line = cfs_now_ms() + 200;
 		}
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -485,15 +469,10 @@ static errint_t open_dest(struct push *p, const char *dest, struct cfs_err *err)
 	return cfs_store_open(dest, true, &p->dest_dir, err);
 }
 
-static void db_closep(struct cfs_db **db)
-{
-	cfs_db_close(*db);
-}
-
 static int push_run(struct push *p, const char *index, const char *dest, const char *from,
 		    unsigned jobs, bool quiet)
 {
-	__attribute__((cleanup(db_closep))) struct cfs_db *db = NULL;
+	cleanup_db struct cfs_db *db = NULL;
 	cleanup_free char *src_dir = NULL;
 	struct cfs_err err;
 	char b[32];

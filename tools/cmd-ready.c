@@ -22,7 +22,6 @@
 #include <string.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #include "cli.h"
 #include "fs.h"
@@ -47,14 +46,6 @@ static const char ready_help[] =
 	"  -t, --timeout SECS   give up on a daemon that does not answer after SECS\n"
 	"                       (default %d)\n"
 	"  -h, --help           show this help\n";
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* What a probe child reports. */
 struct probe {
@@ -128,7 +119,7 @@ static errint_t run_probe(enum probe_kind kind, const char *path, unsigned timeo
 	}
 	close(fds[1]);
 	pfd.fd = fds[0];
-	for (uint64_t end = now_ms() + timeout_ms, t; n <= 0 && (t = now_ms()) < end;)
+	for (uint64_t end = cfs_now_ms() + timeout_ms, t; n <= 0 && (t = cfs_now_ms()) < end;)
 		if ((n = poll(&pfd, 1, (int)(end - t))) < 0 && errno != EINTR)
 			break;
 	if (n > 0) {
@@ -236,9 +227,9 @@ int cmd_ready(int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return cli_usage("ready", "expected MOUNTPOINT");
-	deadline = now_ms() + (uint64_t)wait * 1000;
+	deadline = cfs_now_ms() + (uint64_t)wait * 1000;
 	while (check_ready(argv[optind], timeout * 1000, &err) < 0) {
-		uint64_t t = now_ms();
+		uint64_t t = cfs_now_ms();
 		if (t >= deadline)
 			return cli_fail(&err);
 		poll(NULL, 0, (int)(deadline - t < POLL_INTERVAL_MS ? deadline - t : POLL_INTERVAL_MS));
