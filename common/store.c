@@ -178,6 +178,28 @@ static errint_t publish(struct cfs_store *s, struct cfs_tmpfile *t,
 	return cfs_tmpfile_commit(t, final, false);
 }
 
+errint_t cfs_store_put_compressed(struct cfs_store *s, int fd,
+				  const uint8_t digest[CFS_SHA256_LEN])
+{
+	struct cfs_tmpfile t = { .fd = -1 };
+	char buf[1 << 16];
+	ssize_t n;
+	int r = cfs_tmpfile_open(&t, s->tmpdir, "obj");
+
+	if (r < 0)
+		return r;
+	while ((n = cfs_read_retry(fd, buf, sizeof(buf))) > 0)
+		if ((r = cfs_write_all(t.fd, buf, (size_t)n)) < 0)
+			break;
+	if (n < 0)
+		r = (int)n;
+	if (r < 0) {
+		cfs_tmpfile_abort(&t);
+		return r;
+	}
+	return publish(s, &t, digest, NULL);
+}
+
 errint_t cfs_store_put(struct cfs_store *s, const void *data, size_t len,
 		       uint8_t digest_out[CFS_SHA256_LEN], uint64_t *csize_out)
 {

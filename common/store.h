@@ -46,6 +46,13 @@ errint_t cfs_store_object_size(struct cfs_store *s,
 			       uint64_t *csize);
 
 /*
+ * Copies an object that is already compressed and verified (another
+ * store's file, read from fd's position) in as the object digest, unless it
+ * is there.  Durable after cfs_store_sync(), like every object.
+ */
+errint_t cfs_store_put_compressed(struct cfs_store *s, int fd,
+				  const uint8_t digest[CFS_SHA256_LEN]);
+/*
  * Stores len bytes, computing their digest.  If the object already exists
  * nothing is written.  csize_out (optional) receives the compressed size.
  */

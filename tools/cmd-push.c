@@ -136,35 +136,6 @@ static errint_t verify_source(int fd, const char *path, const struct object *o,
 
 /* ---- a directory destination */
 
-static errint_t copy_to_dir(struct push *p, int fd, const char *rel, struct cfs_err *err)
-{
-	const char *dir = cfs_store_dir(p->dest_dir);
-	cleanup_free char *final = cfs_xasprintf("%s/%s", dir, rel);
-	cleanup_free char *tmpdir = cfs_xasprintf("%s/tmp", dir);
-	cleanup_free char *subdir = cfs_xasprintf("%s/%.10s", dir, rel); /* objects/ab */
-	struct cfs_tmpfile t;
-	char buf[1 << 16];
-	ssize_t n;
-	int r;
-
-	if ((r = cfs_mkdir_p(subdir, 0755)) < 0)
-		return cfs_err_set(err, -r, "%s: %s", subdir, strerror(-r));
-	if ((r = cfs_tmpfile_open(&t, tmpdir, rel + 11)) < 0)
-		return cfs_err_set(err, -r, "%s: %s", tmpdir, strerror(-r));
-	while ((n = cfs_read_retry(fd, buf, sizeof(buf))) > 0)
-		if ((r = cfs_write_all(t.fd, buf, (size_t)n)) < 0)
-			break;
-	if (n < 0)
-		r = (int)n;
-	if (r < 0) {
-		cfs_tmpfile_abort(&t);
-		return cfs_err_set(err, -r, "%s: %s", final, strerror(-r));
-	}
-	if ((r = cfs_tmpfile_commit(&t, final, true)) < 0)
-		return cfs_err_set(err, -r, "%s: %s", final, strerror(-r));
-	return 0;
-}
-
 /* ---- an S3 destination */
 
 enum s3_method { S3_HEAD, S3_GET, S3_PUT };
@@ -362,10 +333,13 @@ static errint_t push_one(struct push *p, CURL *h, const struct object *o, bool *
 		return cfs_err_set(err, errno, "%s: %s", src, strerror(errno));
 	if ((r = verify_source(fd, src, o, err)) < 0)
 		return r;
-	if (p->dest_dir)
-		r = copy_to_dir(p, fd, rel, err);
-	else
+	if (p->dest_dir) {
+		if ((r = cfs_store_put_compressed(p->dest_dir, fd, o->digest)) < 0)
+			cfs_err_set(err, -r, "%s/%s: %s", cfs_store_dir(p->dest_dir), rel,
+				    strerror(-r));
+	} else {
 		r = s3_put(p, h, url, fd, (uint64_t)st.st_size, err);
+	}
 	if (r == 0)
 		*sent = (uint64_t)st.st_size;
 	return r;
