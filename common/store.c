@@ -10,7 +10,6 @@
 #include "buf.h"
 #include "fsutil.h"
 
-#define STORE_MARKER "condafs-store.json"
 #define STORE_LEVEL 3
 
 struct cfs_store {
@@ -59,14 +58,14 @@ static void release_thread_cctx(void)
 	pthread_setspecific(cctx_key, NULL);
 }
 
-static const char marker_json[] =
+const char cfs_store_marker_json[] =
 	"{\"format\": \"condafs-store\", \"version\": 1, \"compression\": \"zstd\"}\n";
 
 errint_t cfs_store_open(const char *dir, bool create, struct cfs_store **out,
 			struct cfs_err *err)
 {
 	struct cfs_store *s;
-	cleanup_free char *marker = cfs_xasprintf("%s/" STORE_MARKER, dir);
+	cleanup_free char *marker = cfs_xasprintf("%s/" CFS_STORE_MARKER, dir);
 	cleanup_free char *tmpdir = cfs_xasprintf("%s/tmp", dir);
 	cleanup_free char *objdir = cfs_xasprintf("%s/objects", dir);
 	struct stat st;
@@ -79,7 +78,8 @@ errint_t cfs_store_open(const char *dir, bool create, struct cfs_store **out,
 		if (r < 0)
 			return cfs_err_set(err, -r, "%s: cannot create store: %s", dir, strerror(-r));
 		if (stat(marker, &st) < 0) {
-			r = cfs_write_file_atomic(marker, marker_json, sizeof(marker_json) - 1, 0644);
+			r = cfs_write_file_atomic(marker, cfs_store_marker_json,
+						  strlen(cfs_store_marker_json), 0644);
 			if (r < 0)
 				return cfs_err_set(err, -r, "%s: %s", marker, strerror(-r));
 		}

@@ -33,6 +33,10 @@ errint_t cfs_store_open(const char *dir, bool create, struct cfs_store **out,
 void cfs_store_free(struct cfs_store *s);
 const char *cfs_store_dir(const struct cfs_store *s);
 
+/* The file that marks a directory as a store, and its content. */
+#define CFS_STORE_MARKER "condafs-store.json"
+extern const char cfs_store_marker_json[];
+
 /* Writes "objects/ab/<hex>.zst" into out (CFS_OBJECT_RELPATH_LEN bytes). */
 void cfs_object_relpath(const uint8_t digest[CFS_SHA256_LEN], char *out);
 /* The same without ".zst": a decompressed object in a mount's cache. */

@@ -6,8 +6,8 @@
  * compared with its name), so a corrupt local store never spreads.
  *
  * Jobs threads each take the next object: is it there (a stat, or an S3
- * HEAD), and if not, verify and copy it (temporary file, fsync, rename; or
- * a signed PUT).  A HEAD per object rather than ListObjectsV2: a listing
+ * HEAD), and if not, verify and copy it (into the store as
+ * every object is written, one syncfs at the end; or a signed PUT).  A HEAD per object rather than ListObjectsV2: a listing
  * needs a query string with "prefix=PRE%2Fobjects%2F", which libcurl
  * before 8.1 signs as sent while some S3-compatible servers (moto) check it
  * decoded, so the signature would not match there; a HEAD has no query.
@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -36,7 +37,6 @@
 #define ERROR_BODY_MAX 4096
 #define CONNECT_TIMEOUT_MS 10000L
 #define LOW_SPEED_SECS 30L
-#define MARKER "condafs-store.json"
 
 static const char push_help[] =
 	"usage: condafs push ENV.cfs --store DEST [--from SRC] [-j N]\n"
@@ -281,23 +281,28 @@ static errint_t s3_put(struct push *p, CURL *h, const char *url, int fd, uint64_
 	return 0;
 }
 
-/* Uploads the source store's marker file if the bucket has none. */
+/* Uploads the store marker (the same text every store has) if the bucket has none. */
 static errint_t s3_marker(struct push *p, struct cfs_err *err)
 {
-	cleanup_free char *url = cfs_s3_object_url(&p->s3, MARKER);
-	cleanup_free char *path = cfs_xasprintf("%s/" MARKER, cfs_store_dir(p->src));
+	cleanup_free char *url = cfs_s3_object_url(&p->s3, CFS_STORE_MARKER);
+	size_t len = strlen(cfs_store_marker_json);
 	cleanup_fd int fd = -1;
 	CURL *h = curl_easy_init();
-	struct stat st;
 	bool present = false;
 	int r;
 
 	if (!h)
 		abort();
 	r = s3_exists(p, h, url, &present, err);
-	if (r == 0 && !present && (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0 &&
-	    fstat(fd, &st) == 0)
-		r = s3_put(p, h, url, fd, (uint64_t)st.st_size, err);
+	if (r == 0 && !present) {
+		fd = memfd_create("condafs-marker", MFD_CLOEXEC);
+		if (fd < 0 || (r = cfs_write_all(fd, cfs_store_marker_json, len)) < 0 ||
+		    lseek(fd, 0, SEEK_SET) < 0)
+			r = cfs_err_set(err, r < 0 ? -r : errno, "%s: %s", url,
+					strerror(r < 0 ? -r : errno));
+		else
+			r = s3_put(p, h, url, fd, len, err);
+	}
 	curl_easy_cleanup(h);
 	return r;
 }
