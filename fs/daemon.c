@@ -25,6 +25,7 @@
 #include "log.h"
 
 #define MAX_THREADS 64
+#define PROBE_MS 5000 /* bound on asking a FUSE daemon already at the mount point */
 
 extern char **environ;
 
@@ -134,6 +135,38 @@ static bool detach_dead_condafs(const char *mp)
 	return true;
 }
 
+struct statfs_answer {
+	int err;
+	struct statfs sfs;
+};
+
+static void statfs_child(const char *path, void *out)
+{
+	struct statfs_answer *a = out;
+
+	a->err = statfs(path, &a->sfs) < 0 ? errno : 0;
+}
+
+/*
+ * statfs(mp), which always asks the file system (stat may answer from
+ * cached attributes); in a child with a time bound when a FUSE file system
+ * is mounted there, since a hung daemon never answers.
+ */
+static errint_t statfs_bounded(const char *mp, struct statfs *sfs)
+{
+	cleanup_free char *abs = cfs_fs_absolute_path(mp);
+	struct statfs_answer a = { 0 };
+	char fstype[64];
+	int r;
+
+	if (cfs_fs_top_mount(abs, fstype, sizeof(fstype)) < 0 || strncmp(fstype, "fuse", 4) != 0)
+		return statfs(mp, sfs) < 0 ? -errno : 0;
+	if ((r = cfs_fs_probe(statfs_child, mp, PROBE_MS, &a, sizeof(a))) < 0)
+		return r;
+	*sfs = a.sfs;
+	return -a.err;
+}
+
 /*
  * Refuses a missing mount point, a stale FUSE mount, or a live FUSE mount;
  * a dead condafs mount is detached; with overmount (a private mount
@@ -144,18 +177,22 @@ static errint_t check_mountpoint(const char *mp, bool overmount, struct cfs_err 
 	cleanup_free char *parent = cfs_xasprintf("%s/..", mp);
 	struct stat st, pst;
 	struct statfs sfs;
-	/* statfs always asks the daemon; stat may answer from cached attributes. */
-	int r = statfs(mp, &sfs) < 0 ? -1 : stat(mp, &st);
+	int r = statfs_bounded(mp, &sfs);
 
-	if (r < 0 && errno == ENOTCONN &&
+	if (r == -ENOTCONN &&
 	    ((overmount && umount2(mp, MNT_DETACH) == 0) || detach_dead_condafs(mp)))
-		r = statfs(mp, &sfs) < 0 ? -1 : stat(mp, &st);
-	if (r < 0) {
-		if (errno == ENOTCONN)
-			return cfs_err_set(err, EBUSY, "%s: a dead FUSE mount is still there; "
-					   "run 'condafs umount %s' first", mp, mp);
-		return cfs_err_set(err, errno, "mount point %s: %s", mp, strerror(errno));
-	}
+		r = statfs_bounded(mp, &sfs);
+	if (r == 0 && stat(mp, &st) < 0)
+		r = -errno;
+	if (r == -ENOTCONN)
+		return cfs_err_set(err, EBUSY, "%s: a dead FUSE mount is still there; "
+				   "run 'condafs umount -z %s' first", mp, mp);
+	if (r == -ETIMEDOUT)
+		return cfs_err_set(err, EBUSY, "%s: the FUSE daemon mounted there does not answer "
+				   "within %d s; 'condafs umount -z %s' detaches it", mp,
+				   PROBE_MS / 1000, mp);
+	if (r < 0)
+		return cfs_err_set(err, -r, "mount point %s: %s", mp, strerror(-r));
 	if (!S_ISDIR(st.st_mode))
 		return cfs_err_set(err, ENOTDIR, "mount point %s: %s", mp, strerror(ENOTDIR));
 	if (!overmount && stat(parent, &pst) == 0 &&

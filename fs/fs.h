@@ -106,5 +106,13 @@ char *cfs_fs_absolute_path(const char *path);
  * ("fuse.condafs") into fstype; -ENOENT if nothing is mounted there.
  */
 errint_t cfs_fs_top_mount(const char *mp, char *fstype, size_t size);
+/*
+ * Runs fn(path, out) in a child process and copies its size bytes of out
+ * back, for calls that may block in a hung FUSE daemon.  Returns 0,
+ * -ETIMEDOUT after timeout_ms (the child is killed), or -EIO if the child
+ * died without an answer.
+ */
+errint_t cfs_fs_probe(void (*fn)(const char *path, void *out), const char *path,
+		      unsigned timeout_ms, void *out, size_t size);
 
 #endif

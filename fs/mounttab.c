@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* The mount table: which file system is on top at a path. */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fs.h"
+#include "fsutil.h"
 
 /*
  * path made absolute against the working directory, with "." and ".."
@@ -103,4 +108,49 @@ errint_t cfs_fs_top_mount(const char *mp, char *fstype, size_t size)
 		}
 	}
 	return -ENOENT;
+}
+
+errint_t cfs_fs_probe(void (*fn)(const char *path, void *out), const char *path,
+		      unsigned timeout_ms, void *out, size_t size)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	int fds[2], status, n = 0;
+	ssize_t got = -ETIMEDOUT;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		int r = -errno;
+		close(fds[0]);
+		close(fds[1]);
+		return r;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		fn(path, out);
+		_exit(cfs_write_all(fds[1], out, size) < 0);
+	}
+	close(fds[1]);
+	pfd.fd = fds[0];
+	for (int64_t end = cfs_now_ms() + timeout_ms, t; n <= 0 && (t = cfs_now_ms()) < end;)
+		if ((n = poll(&pfd, 1, (int)(end - t))) < 0 && errno != EINTR)
+			break;
+	if (n > 0) {
+		/* The child writes once and exits: read until its end. */
+		ssize_t k;
+		for (got = 0; got < (ssize_t)size; got += k)
+			if ((k = cfs_read_retry(fds[0], (char *)out + got, size - (size_t)got)) <= 0)
+				break;
+	}
+	close(fds[0]);
+	if (got != (ssize_t)size)
+		kill(pid, SIGKILL);
+	/* A killed child leaves its FUSE request at once; still, never wait long. */
+	for (int i = 0; i < 100 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		poll(NULL, 0, 10);
+	if (got == (ssize_t)size)
+		return 0;
+	return got == -ETIMEDOUT ? -ETIMEDOUT : -EIO;
 }

@@ -18,10 +18,8 @@
 #include <jansson.h>
 #include <limits.h>
 #include <poll.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/statfs.h>
-#include <sys/wait.h>
 
 #include "cli.h"
 #include "fs.h"
@@ -56,8 +54,9 @@ struct probe {
 
 enum probe_kind { PROBE_REALPATH, PROBE_DAEMON };
 
-static void probe_daemon(const char *path, struct probe *p)
+static void probe_daemon(const char *path, void *out)
 {
+	struct probe *p = out;
 	cleanup_free char *text = NULL;
 	struct cfs_err err;
 	struct statfs sfs;
@@ -82,62 +81,22 @@ static void probe_daemon(const char *path, struct probe *p)
 	}
 }
 
-/*
- * Runs one probe in a child process, for at most timeout_ms.  Returns 0
- * with the child's report in *p, -ETIMEDOUT (the child is then killed), or
- * -EIO if the child died without a report.
- */
+static void probe_realpath(const char *path, void *out)
+{
+	struct probe *p = out;
+
+	if (!realpath(path, p->path)) {
+		p->err = errno;
+		p->what = "realpath";
+	}
+}
+
 static errint_t run_probe(enum probe_kind kind, const char *path, unsigned timeout_ms,
 			  struct probe *p)
 {
-	struct pollfd pfd = { .events = POLLIN };
-	int fds[2], status, n = 0;
-	ssize_t got = -ETIMEDOUT;
-	pid_t pid;
-
 	memset(p, 0, sizeof(*p));
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
-	fflush(NULL);
-	if ((pid = fork()) < 0) {
-		int r = -errno;
-		close(fds[0]);
-		close(fds[1]);
-		return r;
-	}
-	if (pid == 0) {
-		close(fds[0]);
-		if (kind == PROBE_REALPATH) {
-			if (!realpath(path, p->path)) {
-				p->err = errno;
-				p->what = "realpath";
-			}
-		} else {
-			probe_daemon(path, p);
-		}
-		_exit(cfs_write_all(fds[1], p, sizeof(*p)) < 0);
-	}
-	close(fds[1]);
-	pfd.fd = fds[0];
-	for (uint64_t end = cfs_now_ms() + timeout_ms, t; n <= 0 && (t = cfs_now_ms()) < end;)
-		if ((n = poll(&pfd, 1, (int)(end - t))) < 0 && errno != EINTR)
-			break;
-	if (n > 0) {
-		/* The child writes once and exits: read until its end. */
-		ssize_t k;
-		for (got = 0; got < (ssize_t)sizeof(*p); got += k)
-			if ((k = cfs_read_retry(fds[0], (char *)p + got, sizeof(*p) - (size_t)got)) <= 0)
-				break;
-	}
-	close(fds[0]);
-	if (got != (ssize_t)sizeof(*p))
-		kill(pid, SIGKILL);
-	/* A killed child leaves its FUSE request at once; still, never wait long. */
-	for (int i = 0; i < 100 && waitpid(pid, &status, WNOHANG) == 0; i++)
-		poll(NULL, 0, 10);
-	if (got == (ssize_t)sizeof(*p))
-		return 0;
-	return got == -ETIMEDOUT ? -ETIMEDOUT : -EIO;
+	return cfs_fs_probe(kind == PROBE_REALPATH ? probe_realpath : probe_daemon, path,
+			    timeout_ms, p, sizeof(*p));
 }
 
 /* One look at path (as given, for messages): 0 if ready, else an error in err. */

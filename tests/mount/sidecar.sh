@@ -150,6 +150,13 @@ umount "$T/inner"
 pid=$(daemon_pid "$T/m")
 kill -STOP "$pid"
 expect_not_ready "condafs: $T/m: the condafs daemon did not answer within 1 s" "$T/m" --timeout 1
+# Mounting there again neither hangs on the stopped daemon nor stacks a mount.
+t0=$(date +%s%N)
+timeout 30 "$CONDAFS" mount "$IDX" "$T/m" --cache "$CACHE" 2>"$T/hung.err" &&
+	fail "condafs mount over a stopped daemon succeeded"
+grep -q "the FUSE daemon mounted there does not answer within 5 s" "$T/hung.err" ||
+	fail "condafs mount over a stopped daemon: $(cat "$T/hung.err")"
+log "mount over a stopped daemon refused after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 kill -CONT "$pid"
 ((ms >= 1000 && ms < 4000)) || fail "condafs ready on a stopped daemon took $ms ms"
 took=$ms
