@@ -12,10 +12,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
 #include "fs-internal.h"
 #include "buf.h"
 #include "fsutil.h"
+#include "http.h"
 #include "s3.h"
 #include "store.h"
 
@@ -294,25 +294,13 @@ static errint_t fetch_http(struct cfs_remote *rm, const char *url, struct sink *
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &g);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	cfs_http_defaults(h, left_ms < CONNECT_TIMEOUT_MS ? (long)left_ms : CONNECT_TIMEOUT_MS,
+			  LOW_SPEED_SECS);
 	/* Not for S3: curl would send the session token header to another
 	 * host, and a request signed for one host fails at any other. */
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, rm->s3 ? 0L : 1L);
 	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "condafs/" CFS_VERSION);
-	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-			 left_ms < CONNECT_TIMEOUT_MS ? (long)left_ms : CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, LOW_SPEED_SECS);
 	if (rm->s3)
 		cfs_s3_setup_handle(h, rm->s3, &headers);
 	rc = curl_easy_perform(h);
@@ -324,7 +312,7 @@ static errint_t fetch_http(struct cfs_remote *rm, const char *url, struct sink *
 	if (rc == CURLE_OK && (code < 200 || code >= 300)) {
 		/* 3xx that curl did not follow (S3's PermanentRedirect for a wrong
 		 * region) and 4xx are permanent, but for timeouts and throttling. */
-		*transient = code >= 500 || code == 408 || code == 429;
+		*transient = cfs_http_status_transient(code);
 		cfs_s3_error_code(g.error_body.data, g.error_body.len, s3code, sizeof(s3code));
 		cfs_buf_release(&g.error_body);
 		if (*s3code)

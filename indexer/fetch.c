@@ -7,8 +7,8 @@
  * hashed, and is renamed to its cache name only once verified and fsync'd,
  * so the cache never holds a partial or unverified file.
  */
-#include "config.h"
 #include "fetch.h"
+#include "http.h"
 #include "log.h"
 
 #include <curl/curl.h>
@@ -22,7 +22,6 @@
 #define FETCH_BACKOFF_MAX_MS 5000
 #define FETCH_PROGRESS_EVERY_MS 100
 #define FETCH_FN_MAX 180 /* keeps "<64 hex>-<fn>" under NAME_MAX */
-#define FETCH_USER_AGENT "condafs/" CFS_VERSION
 
 /* A remote item that has to be downloaded. */
 struct fetch_job {
@@ -420,25 +419,14 @@ static CURLcode xfer_setopts(struct xfer *x)
 	SET(CURLOPT_WRITEFUNCTION, on_write);
 	SET(CURLOPT_WRITEDATA, x);
 	SET(CURLOPT_ERRORBUFFER, x->errbuf);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	SET(CURLOPT_PROTOCOLS_STR, "http,https");
-	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-#else
-	SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-	SET(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
 	SET(CURLOPT_FOLLOWLOCATION, 1L);
 	SET(CURLOPT_MAXREDIRS, (long)FETCH_MAX_REDIRS);
 	SET(CURLOPT_FAILONERROR, 1L);
-	SET(CURLOPT_USERAGENT, FETCH_USER_AGENT);
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_BUFFERSIZE, 128L * 1024);
-	SET(CURLOPT_CONNECTTIMEOUT_MS,
-	    o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 30000L);
-	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
-	SET(CURLOPT_LOW_SPEED_TIME, o->low_speed_secs > 0 ? o->low_speed_secs : 60L);
 #undef SET
+	if (rc == CURLE_OK)
+		rc = cfs_http_defaults(e, o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 30000L,
+				       o->low_speed_secs > 0 ? o->low_speed_secs : 60L);
 	return rc;
 }
 
@@ -482,26 +470,6 @@ static errint_t xfer_start(struct xfer *x)
 	}
 	x->state = XFER_RUNNING;
 	return 0;
-}
-
-static bool curl_transient(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_RECV_ERROR:
-	case CURLE_SEND_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-		return true;
-	default:
-		return false;
-	}
 }
 
 /* The first retry waits ~200 ms, doubling up to 5 s, with +-25% jitter. */
@@ -610,7 +578,7 @@ static errint_t xfer_done(struct xfer *x, CURLcode rc)
 	case CURLE_HTTP_RETURNED_ERROR:
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
 		snprintf(what, sizeof(what), "HTTP %ld", code);
-		transient = code >= 500 || code == 429 || code == 408;
+		transient = cfs_http_status_transient(code);
 		break;
 	case CURLE_PARTIAL_FILE:
 		curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
@@ -630,7 +598,7 @@ static errint_t xfer_done(struct xfer *x, CURLcode rc)
 			break;
 		}
 		describe_curl_error(x, rc, what, sizeof(what));
-		transient = curl_transient(rc);
+		transient = cfs_http_curl_transient(rc);
 		break;
 	}
 	if (rc == CURLE_OK && r == 0) {

@@ -24,9 +24,9 @@
 
 #include "buf.h"
 #include "cli.h"
-#include "config.h"
 #include "db.h"
 #include "fsutil.h"
+#include "http.h"
 #include "s3.h"
 #include "store.h"
 
@@ -189,17 +189,7 @@ static errint_t s3_request(struct push *p, CURL *h, const char *url, enum s3_met
 		curl_easy_reset(h);
 		curl_easy_setopt(h, CURLOPT_URL, url);
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(h, CURLOPT_USERAGENT, "condafs/" CFS_VERSION);
-#if LIBCURL_VERSION_NUM >= 0x075500
-		curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-		curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-		curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-		curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-		curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, LOW_SPEED_SECS);
+		cfs_http_defaults(h, CONNECT_TIMEOUT_MS, LOW_SPEED_SECS);
 		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, io);
 		if (m == S3_HEAD) {
@@ -221,7 +211,7 @@ static errint_t s3_request(struct push *p, CURL *h, const char *url, enum s3_met
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 		curl_slist_free_all(headers);
-		bool transient = rc != CURLE_OK || *code >= 500 || *code == 408 || *code == 429;
+		bool transient = rc != CURLE_OK || cfs_http_status_transient(*code);
 		if (!transient || attempt + 1 >= ATTEMPTS)
 			break;
 		cfs_sleep_ms((int64_t)BACKOFF_MS << attempt);
