@@ -325,8 +325,10 @@ static errint_t fetch_http(struct cfs_remote *rm, const char *url, struct sink *
 		*transient = r == -EBADMSG || r == -EFBIG;
 		return r;
 	}
-	if (rc != CURLE_OK)
+	if (rc != CURLE_OK) {
+		*transient = cfs_http_curl_transient(rc);
 		return cfs_err_set(err, EIO, "%s", *errbuf ? errbuf : curl_easy_strerror(rc));
+	}
 	r = sink_finish(s, want, err);
 	*transient = r == -EBADMSG || r == -EFBIG;
 	return r;

@@ -32,8 +32,9 @@
 
 #define DEFAULT_JOBS 8
 #define MAX_JOBS 64
-#define ATTEMPTS 4          /* per S3 request, for transient failures */
-#define BACKOFF_MS 200
+#define ATTEMPTS 6          /* per S3 request, for transient failures */
+#define BACKOFF_MS 200      /* doubling: 0.2 s to 3.2 s, about 6 s in all */
+#define THROTTLED_MAX_MS 20000 /* a 503 SlowDown or 429 waits up to this (Retry-After) */
 #define ERROR_BODY_MAX 4096
 #define CONNECT_TIMEOUT_MS 10000L
 #define LOW_SPEED_SECS 30L
@@ -168,8 +169,29 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ctx)
 }
 
 /*
- * One signed request, retried (with backoff) after connection failures,
- * 5xx, 408 and 429.  Returns 0 with *code once a final answer came, else
+ * The pause before another attempt: doubling from BACKOFF_MS with +-25%
+ * jitter (jobs throttled together do not come back together); S3 asking to
+ * slow down (503, 429) waits four times as long, or as its Retry-After says,
+ * up to THROTTLED_MAX_MS.
+ */
+static int64_t backoff_ms(CURL *h, long code, unsigned attempt)
+{
+	int64_t d = (int64_t)BACKOFF_MS << attempt;
+	curl_off_t after = 0;
+
+	if (code == 503 || code == 429) {
+		d *= 4;
+		if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0)
+			d = after * 1000 > d ? after * 1000 : d;
+		if (d > THROTTLED_MAX_MS)
+			d = THROTTLED_MAX_MS;
+	}
+	return d * 3 / 4 + (int64_t)((uint64_t)random() % (uint64_t)(d / 2 + 1));
+}
+
+/*
+ * One signed request, retried (with backoff) after connection failures and
+ * timeouts, 5xx, 408 and 429.  Returns 0 with *code once a final answer came, else
  * -EIO with err "URL: cause".  io->body holds the last answer's body.
  */
 static errint_t s3_request(struct push *p, CURL *h, const char *url, enum s3_method m,
@@ -211,10 +233,11 @@ static errint_t s3_request(struct push *p, CURL *h, const char *url, enum s3_met
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 		curl_slist_free_all(headers);
-		bool transient = rc != CURLE_OK || cfs_http_status_transient(*code);
+		bool transient = rc != CURLE_OK ? cfs_http_curl_transient(rc)
+						: cfs_http_status_transient(*code);
 		if (!transient || attempt + 1 >= ATTEMPTS)
 			break;
-		cfs_sleep_ms((int64_t)BACKOFF_MS << attempt);
+		cfs_sleep_ms(backoff_ms(h, *code, attempt));
 	}
 	if (rc != CURLE_OK)
 		return cfs_err_set(err, EIO, "%s: %s", url, *errbuf ? errbuf : curl_easy_strerror(rc));
@@ -228,6 +251,10 @@ static errint_t s3_status_error(const char *url, long code, const struct cfs_buf
 	char s3code[64];
 
 	cfs_s3_error_code(body->data, body->len, s3code, sizeof(s3code));
+	if (strcmp(s3code, "AccessDenied") == 0)
+		return cfs_err_set(err, EACCES, "%s: HTTP %ld (AccessDenied): push needs "
+				   "s3:GetObject, s3:PutObject and s3:ListBucket on the prefix",
+				   url, code);
 	if (*s3code)
 		return cfs_err_set(err, EIO, "%s: HTTP %ld (%s)", url, code, s3code);
 	return cfs_err_set(err, EIO, "%s: HTTP %ld", url, code);

@@ -41,8 +41,9 @@ BUCKET, PREFIX = "condafs-test", "pre"
 STORE_URL = f"s3://{BUCKET}/{PREFIX}"
 REGION = "us-east-1"
 # The first requests moto serves without checking signatures: the IAM calls
-# that make the user, its key and its policy.  Every request after is checked.
-BOOTSTRAP_REQUESTS = 3
+# that make the two users, their keys and their policies.  Every request
+# after is checked.
+BOOTSTRAP_REQUESTS = 6
 
 for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy",
             "ALL_PROXY", "no_proxy", "NO_PROXY"):
@@ -402,6 +403,13 @@ def main():
         iam(moto, "PutUserPolicy", UserName="pusher", PolicyName="s3",
             PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
                 {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+        # A user who may only read: push must say which permissions it lacks.
+        iam(moto, "CreateUser", UserName="reader")
+        body = iam(moto, "CreateAccessKey", UserName="reader")
+        rkey, rsecret = xml_text(body, "AccessKeyId")[0], xml_text(body, "SecretAccessKey")[0]
+        iam(moto, "PutUserPolicy", UserName="reader", PolicyName="read",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}))
         bucket = Bucket(moto, key, secret)
         code, body = bucket.req("PUT")
         assert code == 200, f"CreateBucket: HTTP {code}: {body}"
@@ -412,6 +420,12 @@ def main():
         env = dict(os.environ, AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=secret,
                    AWS_REGION=REGION, AWS_ENDPOINT_URL=moto.url)
         push_checks(work, cfs, store, bucket, env)
+        r = condafs("push", cfs, "--store", STORE_URL + "-reader",
+                    env=dict(env, AWS_ACCESS_KEY_ID=rkey, AWS_SECRET_ACCESS_KEY=rsecret))
+        single, line = one_line(r.stderr)
+        check(r.returncode == 1 and single and "HTTP 403 (AccessDenied)" in line and
+              "s3:PutObject" in line,
+              f"a user without s3:PutObject: one line naming the permissions push needs: {line}")
 
         if not os.path.exists("/dev/fuse") or not shutil.which("unshare") or \
                 run("unshare", "-m", "--propagation", "private", "true").returncode != 0:
