@@ -11,7 +11,9 @@
  *
  * With a cache (a mount's, which holds decompressed objects named by their
  * sha256), a file found there with the right size is copied instead of
- * decoded; the writer verifies it the same way.
+ * decoded.  Then there is nothing to decompress, so this thread hashes what
+ * it copies and reports the verdict with the file's end, and the writer
+ * only writes: the work stays split over two cores.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -48,6 +50,7 @@ struct export_pipe {
 	struct cfs_err err;        /* the decoder's message for a status < 0 */
 	ZSTD_DCtx *dctx;
 	struct cfs_hash *hash;     /* the consumer's */
+	struct cfs_hash *cached_hash; /* the decoder's, for files copied from the cache */
 	char in[1 << 17];          /* compressed reads */
 	struct slot slots[PIPE_SLOTS];
 };
@@ -162,20 +165,30 @@ static errint_t copy_cached(struct export_pipe *p, size_t i, bool *ended)
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	while (total < n->size) {
 		struct slot *s = slot_claim(p);
+		uint64_t left = n->size - total;
+		uint8_t digest[CFS_SHA256_LEN];
 		ssize_t got;
 
 		if (!s)
 			return -ECANCELED;
-		got = cfs_read_retry(fd, s->data, SLOT_BYTES);
-		if (got <= 0)
+		got = cfs_read_retry(fd, s->data, left < SLOT_BYTES ? (size_t)left : SLOT_BYTES);
+		if (got <= 0) {
+			cfs_hash_final(p->cached_hash, digest); /* starts afresh */
 			return cfs_err_set(&p->err, got < 0 ? (int)-got : EIO, "%s/%s: %s (content of %s)",
 					   x->cache_dir, rel, got < 0 ? strerror((int)-got)
 					   : "shorter than its size", x->tree->paths[i]);
+		}
 		total += (uint64_t)got;
+		cfs_hash_update(p->cached_hash, s->data, (size_t)got);
 		s->len = (size_t)got;
-		s->end = total >= n->size;
+		s->end = total == n->size;
 		s->cached = true;
 		s->status = 0;
+		if (s->end) {
+			cfs_hash_final(p->cached_hash, digest);
+			if (memcmp(digest, n->digest, CFS_SHA256_LEN) != 0)
+				s->status = -EBADMSG;
+		}
 		slot_publish(p);
 	}
 	*ended = true;
@@ -294,6 +307,7 @@ errint_t export_pipe_start(struct export_ctx *x, struct export_pipe **out)
 	if (!p->dctx)
 		abort();
 	p->hash = cfs_hash_new(CFS_HASH_SHA256);
+	p->cached_hash = cfs_hash_new(CFS_HASH_SHA256);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->more, NULL);
 	pthread_cond_init(&p->room, NULL);
@@ -301,6 +315,7 @@ errint_t export_pipe_start(struct export_ctx *x, struct export_pipe **out)
 	if (r) {
 		ZSTD_freeDCtx(p->dctx);
 		cfs_hash_free(p->hash);
+		cfs_hash_free(p->cached_hash);
 		free(p);
 		return cfs_err_set(x->err, r, "export: cannot start a thread: %s", strerror(r));
 	}
@@ -308,7 +323,10 @@ errint_t export_pipe_start(struct export_ctx *x, struct export_pipe **out)
 	return 0;
 }
 
-/* The end of file i: the decoder's status, then the digest and size. */
+/*
+ * The end of file i: the decoder's status, then the size and the digest
+ * (this thread's, or for a cached file the decoder's verdict in status).
+ */
 static errint_t finish_file(struct export_pipe *p, size_t i, int status, bool cached,
 			    uint64_t size)
 {
@@ -322,7 +340,8 @@ static errint_t finish_file(struct export_pipe *p, size_t i, int status, bool ca
 		memcpy(x->err, &p->err, sizeof(p->err));
 		return status;
 	}
-	if (status == 0 && size == n->size && memcmp(got, n->digest, CFS_SHA256_LEN) == 0)
+	if (status == 0 && size == n->size &&
+	    (cached || memcmp(got, n->digest, CFS_SHA256_LEN) == 0))
 		return 0;
 	cfs_hex(n->digest, CFS_SHA256_LEN, hex);
 	(cached ? cfs_cached_object_relpath : cfs_object_relpath)(n->digest, rel);
@@ -347,7 +366,8 @@ errint_t export_pipe_read(struct export_pipe *p, size_t i, cfs_sink_fn sink, voi
 		s = &p->slots[atomic_load(&p->head) % PIPE_SLOTS];
 		end = s->end;
 		if (s->len) {
-			cfs_hash_update(p->hash, s->data, s->len);
+			if (!s->cached)
+				cfs_hash_update(p->hash, s->data, s->len);
 			size += s->len;
 			if ((r = sink(ctx, s->data, s->len)) < 0)
 				cfs_err_set(p->x->err, -r, "%s: %s", p->x->o->output, strerror(-r));
@@ -375,5 +395,6 @@ void export_pipe_stop(struct export_pipe *p)
 	pthread_cond_destroy(&p->room);
 	ZSTD_freeDCtx(p->dctx);
 	cfs_hash_free(p->hash);
+	cfs_hash_free(p->cached_hash);
 	free(p);
 }
