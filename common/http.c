@@ -7,10 +7,10 @@ CURLcode cfs_http_defaults(CURL *h, long connect_timeout_ms, long low_speed_secs
 {
 	CURLcode rc = CURLE_OK;
 
-#define SET(opt, val)                                          \
-	do {                                                   \
-		if (rc == CURLE_OK)                            \
-			rc = curl_easy_setopt(h, opt, val);    \
+#define SET(opt, val)                                              \
+	do {                                                       \
+		if (rc == CURLE_OK)                                \
+			rc = sym_curl_easy_setopt(h, opt, val);    \
 	} while (0)
 #if LIBCURL_VERSION_NUM >= 0x075500
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");

@@ -3,8 +3,9 @@
 #ifndef CFS_HTTP_H
 #define CFS_HTTP_H
 
-#include <curl/curl.h>
 #include <stdbool.h>
+
+#include "curl-api.h"
 
 /*
  * http and https only (redirects too), no signals, condafs's user agent,

@@ -197,16 +197,16 @@ void cfs_s3_setup_handle(CURL *h, const struct cfs_s3 *s3, struct curl_slist **h
 {
 	struct curl_slist *l = *headers, *n;
 
-	n = curl_slist_append(l, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+	n = sym_curl_slist_append(l, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
 	if (n && s3->token_header)
-		n = curl_slist_append(n, s3->token_header);
+		n = sym_curl_slist_append(n, s3->token_header);
 	if (!n)
 		abort();
 	*headers = n;
-	curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s3->sigv4);
-	curl_easy_setopt(h, CURLOPT_USERNAME, s3->key_id);
-	curl_easy_setopt(h, CURLOPT_PASSWORD, s3->secret);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, *headers);
+	sym_curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s3->sigv4);
+	sym_curl_easy_setopt(h, CURLOPT_USERNAME, s3->key_id);
+	sym_curl_easy_setopt(h, CURLOPT_PASSWORD, s3->secret);
+	sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, *headers);
 }
 
 void cfs_s3_error_code(const char *body, size_t len, char *out, size_t outlen)

@@ -18,9 +18,8 @@
 #ifndef CFS_S3_H
 #define CFS_S3_H
 
-#include <curl/curl.h>
-
 #include "cfs-util.h"
+#include "curl-api.h"
 
 struct cfs_s3 {
 	char *bucket;
@@ -54,7 +53,7 @@ char *cfs_s3_object_url(const struct cfs_s3 *s3, const char *rel);
  * libcurl 7.x does not add it: it signs with the value given) and the
  * session token.  Appends those headers to *headers, which the caller may
  * have started, sets CURLOPT_HTTPHEADER to it, and frees it with
- * curl_slist_free_all() after the request.
+ * sym_curl_slist_free_all() after the request.
  */
 void cfs_s3_setup_handle(CURL *h, const struct cfs_s3 *s3, struct curl_slist **headers);
 

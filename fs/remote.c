@@ -2,12 +2,12 @@
 /*
  * Reading objects from the store: a local directory (or file:// URL), an
  * HTTP(S) server through libcurl, or an S3 bucket (HTTP with SigV4 signing,
- * common/s3.h).  Every object is decompressed and verified with cfs_objdec
- * on the way into the cache file.  Transient
+ * common/s3.h); libcurl is loaded for those two only (curl-api.h).  Every
+ * object is decompressed and verified with cfs_objdec on the way into the
+ * cache file.  Transient
  * failures are retried with backoff, all within one time bound per fetch.
  * Idle curl handles are pooled so connections are reused across threads.
  */
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <string.h>
 #include <time.h>
@@ -95,16 +95,8 @@ errint_t cfs_remote_new(const char *store, unsigned timeout_s, unsigned retries,
 			cfs_remote_free(r);
 			return rc;
 		}
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			cfs_remote_free(r);
-			return cfs_err_set(err, EIO, "curl_global_init failed");
-		}
 		r->base = cfs_xstrdup(r->s3->base);
 	} else if (is_http(store)) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			cfs_remote_free(r);
-			return cfs_err_set(err, EIO, "curl_global_init failed");
-		}
 		r->base = cfs_xstrdup(store);
 	} else if (strncmp(store, "file://", 7) == 0) {
 		if (!(r->base = file_url_path(store))) {
@@ -121,7 +113,13 @@ errint_t cfs_remote_new(const char *store, unsigned timeout_s, unsigned retries,
 	len = strlen(r->base);
 	while (len > 1 && r->base[len - 1] == '/')
 		r->base[--len] = '\0';
-	if (!is_http(r->base)) {
+	if (is_http(r->base)) {
+		if ((rc = cfs_curl_load(err)) < 0) {
+			cfs_err_prefix(err, "store %s", store);
+			cfs_remote_free(r);
+			return rc;
+		}
+	} else {
 		r->dirfd = open(r->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (r->dirfd < 0) {
 			int e = errno;
@@ -139,11 +137,9 @@ void cfs_remote_free(struct cfs_remote *r)
 	if (!r)
 		return;
 	for (size_t i = 0; i < r->n_idle; i++)
-		curl_easy_cleanup(r->idle[i]);
+		sym_curl_easy_cleanup(r->idle[i]);
 	if (r->dirfd >= 0)
 		close(r->dirfd);
-	else if (r->base && is_http(r->base))
-		curl_global_cleanup();
 	pthread_mutex_destroy(&r->lock);
 	pthread_cond_destroy(&r->slot_free);
 	if (r->s3)
@@ -240,7 +236,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 	struct http_get *g = ctx;
 	long code = 0;
 
-	curl_easy_getinfo(g->h, CURLINFO_RESPONSE_CODE, &code);
+	sym_curl_easy_getinfo(g->h, CURLINFO_RESPONSE_CODE, &code);
 	if (code < 200 || code >= 300) {
 		size_t room = ERROR_BODY_MAX - g->error_body.len;
 		cfs_buf_add(&g->error_body, data, size * nmemb < room ? size * nmemb : room);
@@ -257,7 +253,7 @@ static CURL *handle_get(struct cfs_remote *rm)
 	if (rm->n_idle)
 		h = rm->idle[--rm->n_idle];
 	pthread_mutex_unlock(&rm->lock);
-	if (!h && !(h = curl_easy_init()))
+	if (!h && !(h = sym_curl_easy_init()))
 		abort();
 	return h;
 }
@@ -271,7 +267,7 @@ static void handle_put(struct cfs_remote *rm, CURL *h)
 	}
 	pthread_mutex_unlock(&rm->lock);
 	if (h)
-		curl_easy_cleanup(h);
+		sym_curl_easy_cleanup(h);
 }
 
 /* *transient: worth another attempt (server errors, timeouts, bad bodies). */
@@ -288,25 +284,25 @@ static errint_t fetch_http(struct cfs_remote *rm, const char *url, struct sink *
 	int r;
 
 	cfs_buf_init(&g.error_body, ERROR_BODY_MAX);
-	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, url);
+	sym_curl_easy_reset(h);
+	sym_curl_easy_setopt(h, CURLOPT_URL, url);
 	/* Error answers are read (not failed on) for an S3 error's <Code>. */
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &g);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	sym_curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	sym_curl_easy_setopt(h, CURLOPT_WRITEDATA, &g);
+	sym_curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	cfs_http_defaults(h, left_ms < CONNECT_TIMEOUT_MS ? (long)left_ms : CONNECT_TIMEOUT_MS,
 			  LOW_SPEED_SECS);
 	/* Not for S3: curl would send the session token header to another
 	 * host, and a request signed for one host fails at any other. */
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, rm->s3 ? 0L : 1L);
-	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left_ms);
+	sym_curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, rm->s3 ? 0L : 1L);
+	sym_curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+	sym_curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left_ms);
 	if (rm->s3)
 		cfs_s3_setup_handle(h, rm->s3, &headers);
-	rc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(headers);
+	rc = sym_curl_easy_perform(h);
+	sym_curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	sym_curl_slist_free_all(headers);
 	handle_put(rm, h);
 	*transient = true;
 	if (rc == CURLE_OK && (code < 200 || code >= 300)) {
@@ -327,7 +323,7 @@ static errint_t fetch_http(struct cfs_remote *rm, const char *url, struct sink *
 	}
 	if (rc != CURLE_OK) {
 		*transient = cfs_http_curl_transient(rc);
-		return cfs_err_set(err, EIO, "%s", *errbuf ? errbuf : curl_easy_strerror(rc));
+		return cfs_err_set(err, EIO, "%s", *errbuf ? errbuf : sym_curl_easy_strerror(rc));
 	}
 	r = sink_finish(s, want, err);
 	*transient = r == -EBADMSG || r == -EFBIG;

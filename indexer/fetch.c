@@ -3,17 +3,16 @@
  * Package fetching.  Local sources (plain paths and file:// URLs) are
  * verified where they are.  Remote ones (http, https) run through one
  * libcurl multi handle, at most opts->jobs at once, sharing its connection
- * cache.  Each download streams into <cache>/pkgs/.tmp-XXXXXX while being
- * hashed, and is renamed to its cache name only once verified and fsync'd,
- * so the cache never holds a partial or unverified file.
+ * cache; libcurl is loaded only when something has to be downloaded.
+ * Each download streams into <cache>/pkgs/.tmp-XXXXXX while being hashed,
+ * and is renamed to its cache name only once verified and fsync'd, so the
+ * cache never holds a partial or unverified file.
  */
 #include "fetch.h"
 #include "http.h"
 #include "log.h"
 
-#include <curl/curl.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -66,14 +65,6 @@ struct fetcher {
 	int64_t t_start, t_drawn;
 	int drawn_len;
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void curl_init_once(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 char *cfs_fetch_rewrite_url(const struct cfs_mirror *mirrors, size_t n,
 			    const char *url)
@@ -409,10 +400,10 @@ static CURLcode xfer_setopts(struct xfer *x)
 	CURL *e = x->easy;
 	CURLcode rc = CURLE_OK;
 
-#define SET(opt, val)                                          \
-	do {                                                   \
-		if (rc == CURLE_OK)                            \
-			rc = curl_easy_setopt(e, opt, val);    \
+#define SET(opt, val)                                              \
+	do {                                                       \
+		if (rc == CURLE_OK)                                \
+			rc = sym_curl_easy_setopt(e, opt, val);    \
 	} while (0)
 	SET(CURLOPT_URL, x->job->url);
 	SET(CURLOPT_PRIVATE, x);
@@ -455,18 +446,18 @@ static errint_t xfer_start(struct xfer *x)
 	x->write_err = 0;
 	x->errbuf[0] = '\0';
 	x->attempt++;
-	curl_easy_reset(x->easy);
+	sym_curl_easy_reset(x->easy);
 	rc = xfer_setopts(x);
 	if (rc != CURLE_OK) {
 		xfer_discard(x);
 		return cfs_err_set(f->err, EIO, "%s: %s: %s", job->label, job->url,
-				   curl_easy_strerror(rc));
+				   sym_curl_easy_strerror(rc));
 	}
-	mc = curl_multi_add_handle(f->multi, x->easy);
+	mc = sym_curl_multi_add_handle(f->multi, x->easy);
 	if (mc != CURLM_OK) {
 		xfer_discard(x);
 		return cfs_err_set(f->err, EIO, "%s: %s: %s", job->label, job->url,
-				   curl_multi_strerror(mc));
+				   sym_curl_multi_strerror(mc));
 	}
 	x->state = XFER_RUNNING;
 	return 0;
@@ -534,12 +525,13 @@ static errint_t xfer_publish(struct xfer *x, char *what, size_t len)
  */
 static void describe_curl_error(struct xfer *x, CURLcode rc, char *what, size_t len)
 {
-	const char *text = curl_easy_strerror(rc);
+	const char *text = sym_curl_easy_strerror(rc);
 	size_t tl = strlen(text), el = strlen(x->errbuf);
 	const char *os = NULL;
 	long os_errno = 0;
 
-	if (curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK && os_errno > 0)
+	if (sym_curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
+	    os_errno > 0)
 		os = strerror((int)os_errno);
 	while (el > 0 && x->errbuf[el - 1] == '\n')
 		x->errbuf[--el] = '\0';
@@ -569,19 +561,19 @@ static errint_t xfer_done(struct xfer *x, CURLcode rc)
 	char what[768];
 	long code = 0;
 
-	curl_multi_remove_handle(f->multi, x->easy);
+	sym_curl_multi_remove_handle(f->multi, x->easy);
 	x->state = XFER_IDLE;
 	switch (rc) {
 	case CURLE_OK:
 		r = xfer_publish(x, what, sizeof(what));
 		break;
 	case CURLE_HTTP_RETURNED_ERROR:
-		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+		sym_curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
 		snprintf(what, sizeof(what), "HTTP %ld", code);
 		transient = cfs_http_status_transient(code);
 		break;
 	case CURLE_PARTIAL_FILE:
-		curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
+		sym_curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
 		if (clen >= 0)
 			snprintf(what, sizeof(what), "truncated (got %llu of %lld bytes)",
 				 (unsigned long long)x->got, (long long)clen);
@@ -655,15 +647,15 @@ static errint_t run_queue(struct fetcher *f)
 		if (!busy)
 			return 0;
 
-		mc = curl_multi_perform(f->multi, &running);
+		mc = sym_curl_multi_perform(f->multi, &running);
 		if (mc != CURLM_OK)
-			return cfs_err_set(f->err, EIO, "curl: %s", curl_multi_strerror(mc));
-		while ((msg = curl_multi_info_read(f->multi, &left))) {
+			return cfs_err_set(f->err, EIO, "curl: %s", sym_curl_multi_strerror(mc));
+		while ((msg = sym_curl_multi_info_read(f->multi, &left))) {
 			struct xfer *x = NULL;
 
 			if (msg->msg != CURLMSG_DONE)
 				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+			sym_curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
 			r = xfer_done(x, msg->data.result);
 			if (r < 0)
 				return r;
@@ -675,21 +667,23 @@ static errint_t run_queue(struct fetcher *f)
 
 		if (f->opts->progress && wake > FETCH_PROGRESS_EVERY_MS)
 			wake = FETCH_PROGRESS_EVERY_MS;
-		mc = curl_multi_poll(f->multi, NULL, 0, (int)(wake > 0 ? wake : 0), NULL);
+		mc = sym_curl_multi_poll(f->multi, NULL, 0, (int)(wake > 0 ? wake : 0), NULL);
 		if (mc != CURLM_OK)
-			return cfs_err_set(f->err, EIO, "curl: %s", curl_multi_strerror(mc));
+			return cfs_err_set(f->err, EIO, "curl: %s", sym_curl_multi_strerror(mc));
 	}
 }
 
 static errint_t fetch_remote(struct fetcher *f)
 {
 	int jobs = f->opts->jobs > 0 ? f->opts->jobs : 1;
+	errint_t r;
 
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_rc != CURLE_OK)
-		return cfs_err_set(f->err, EIO, "curl_global_init: %s",
-				   curl_easy_strerror(curl_init_rc));
-	f->multi = curl_multi_init();
+	r = cfs_curl_load(f->err);
+	if (r < 0) {
+		cfs_err_prefix(f->err, "%s: %s", f->jobs[0].label, f->jobs[0].url);
+		return r;
+	}
+	f->multi = sym_curl_multi_init();
 	if (!f->multi)
 		return cfs_err_set(f->err, ENOMEM, "curl_multi_init failed");
 	f->n_slots = (size_t)jobs < f->n_jobs ? jobs : (int)f->n_jobs;
@@ -701,7 +695,7 @@ static errint_t fetch_remote(struct fetcher *f)
 	for (int i = 0; i < f->n_slots; i++) {
 		struct xfer *x = &f->slots[i];
 
-		x->easy = curl_easy_init();
+		x->easy = sym_curl_easy_init();
 		if (!x->easy)
 			return cfs_err_set(f->err, ENOMEM, "curl_easy_init failed");
 	}
@@ -792,14 +786,14 @@ static void fetcher_release(struct fetcher *f)
 		struct xfer *x = &f->slots[i];
 
 		if (x->state == XFER_RUNNING)
-			curl_multi_remove_handle(f->multi, x->easy);
+			sym_curl_multi_remove_handle(f->multi, x->easy);
 		xfer_discard(x);
 		if (x->easy)
-			curl_easy_cleanup(x->easy);
+			sym_curl_easy_cleanup(x->easy);
 	}
 	free(f->slots);
 	if (f->multi)
-		curl_multi_cleanup(f->multi);
+		sym_curl_multi_cleanup(f->multi);
 	for (size_t i = 0; i < f->n_jobs; i++) {
 		free(f->jobs[i].url);
 		free(f->jobs[i].fn);

@@ -12,7 +12,6 @@
  * before 8.1 signs as sent while some S3-compatible servers (moto) check it
  * decoded, so the signature would not match there; a HEAD has no query.
  */
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -181,7 +180,8 @@ static int64_t backoff_ms(CURL *h, long code, unsigned attempt)
 
 	if (code == 503 || code == 429) {
 		d *= 4;
-		if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0)
+		if (sym_curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &after) == CURLE_OK &&
+		    after > 0)
 			d = after * 1000 > d ? after * 1000 : d;
 		if (d > THROTTLED_MAX_MS)
 			d = THROTTLED_MAX_MS;
@@ -208,31 +208,31 @@ static errint_t s3_request(struct push *p, CURL *h, const char *url, enum s3_met
 		cfs_buf_reset(&io->body);
 		if (m == S3_PUT && lseek(io->fd, 0, SEEK_SET) < 0)
 			return cfs_err_set(err, errno, "%s: %s", url, strerror(errno));
-		curl_easy_reset(h);
-		curl_easy_setopt(h, CURLOPT_URL, url);
-		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+		sym_curl_easy_reset(h);
+		sym_curl_easy_setopt(h, CURLOPT_URL, url);
+		sym_curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 		cfs_http_defaults(h, CONNECT_TIMEOUT_MS, LOW_SPEED_SECS);
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-		curl_easy_setopt(h, CURLOPT_WRITEDATA, io);
+		sym_curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+		sym_curl_easy_setopt(h, CURLOPT_WRITEDATA, io);
 		if (m == S3_HEAD) {
-			curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+			sym_curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 		} else if (m == S3_GET) {
-			curl_easy_setopt(h, CURLOPT_RANGE, "0-0");
+			sym_curl_easy_setopt(h, CURLOPT_RANGE, "0-0");
 		} else {
 			/* Objects never change: caches may keep them for good. */
-			headers = curl_slist_append(NULL, "Cache-Control: public, max-age=31536000, "
-						    "immutable");
-			curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-			curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-			curl_easy_setopt(h, CURLOPT_READDATA, io);
-			curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+			headers = sym_curl_slist_append(NULL, "Cache-Control: public, "
+							"max-age=31536000, immutable");
+			sym_curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+			sym_curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+			sym_curl_easy_setopt(h, CURLOPT_READDATA, io);
+			sym_curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
 		}
 		cfs_s3_setup_handle(h, &p->s3, &headers);
-		rc = curl_easy_perform(h);
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, code);
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-		curl_slist_free_all(headers);
+		rc = sym_curl_easy_perform(h);
+		sym_curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, code);
+		sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+		sym_curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+		sym_curl_slist_free_all(headers);
 		bool transient = rc != CURLE_OK ? cfs_http_curl_transient(rc)
 						: cfs_http_status_transient(*code);
 		if (!transient || attempt + 1 >= ATTEMPTS)
@@ -240,7 +240,8 @@ static errint_t s3_request(struct push *p, CURL *h, const char *url, enum s3_met
 		cfs_sleep_ms(backoff_ms(h, *code, attempt));
 	}
 	if (rc != CURLE_OK)
-		return cfs_err_set(err, EIO, "%s: %s", url, *errbuf ? errbuf : curl_easy_strerror(rc));
+		return cfs_err_set(err, EIO, "%s: %s", url,
+				   *errbuf ? errbuf : sym_curl_easy_strerror(rc));
 	return 0;
 }
 
@@ -304,7 +305,7 @@ static errint_t s3_marker(struct push *p, struct cfs_err *err)
 	cleanup_free char *url = cfs_s3_object_url(&p->s3, CFS_STORE_MARKER);
 	size_t len = strlen(cfs_store_marker_json);
 	cleanup_fd int fd = -1;
-	CURL *h = curl_easy_init();
+	CURL *h = sym_curl_easy_init();
 	bool present = false;
 	int r;
 
@@ -320,7 +321,7 @@ static errint_t s3_marker(struct push *p, struct cfs_err *err)
 		else
 			r = s3_put(p, h, url, fd, len, err);
 	}
-	curl_easy_cleanup(h);
+	sym_curl_easy_cleanup(h);
 	return r;
 }
 
@@ -372,7 +373,7 @@ static void *worker(void *arg)
 	struct push *p = arg;
 	CURL *h = NULL;
 
-	if (p->s3.base && !(h = curl_easy_init()))
+	if (p->s3.base && !(h = sym_curl_easy_init()))
 		abort();
 	for (;;) {
 		struct cfs_err err;
@@ -400,7 +401,8 @@ static void *worker(void *arg)
 		}
 		pthread_mutex_unlock(&p->lock);
 	}
-	curl_easy_cleanup(h);
+	if (h)
+		sym_curl_easy_cleanup(h);
 	pthread_mutex_lock(&p->lock);
 	p->running--;
 	pthread_cond_signal(&p->changed);
@@ -488,21 +490,16 @@ static int push_run(struct push *p, const char *index, const char *dest, const c
 	if (open_dest(p, dest, &err) < 0 || load_objects(db, p, &err) < 0)
 		return cli_fail(&err);
 	if (p->s3.base) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			cfs_err_set(&err, EIO, "curl_global_init failed");
+		if (cfs_curl_load(&err) < 0) {
+			cfs_err_prefix(&err, "%s", dest);
 			return cli_fail(&err);
 		}
-		r = s3_marker(p, &err);
-		if (r < 0) {
-			curl_global_cleanup();
+		if (s3_marker(p, &err) < 0)
 			return cli_fail(&err);
-		}
 	}
 	if (jobs > p->n)
 		jobs = p->n ? (unsigned)p->n : 1;
 	run_workers(p, jobs, !quiet && isatty(STDERR_FILENO));
-	if (p->s3.base)
-		curl_global_cleanup();
 	if (p->failed)
 		return cli_fail(&p->err);
 	/* The renames are durable once the file system is synced. */

@@ -4,8 +4,11 @@
 #
 # Copies what `meson install --destdir DESTDIR` installed (the condafs
 # binary), the dynamic loader and the shared libraries its programs need
-# (from ldd), and the few files a daemon serving HTTP(S) stores needs, into
-# ROOTFS, which must not exist yet:
+# (from ldd), libcurl.so.4 and the libraries it needs (condafs loads it
+# with dlopen() for http(s):// and s3:// stores, so ldd does not name it;
+# the one in ldconfig's cache built for the same C library), and the few
+# files a daemon serving HTTP(S) stores needs, into ROOTFS, which must not
+# exist yet:
 #
 #   <prefix>/bin/condafs              and anything else installed
 #   /lib64/ld-linux-*.so.*            the loader, /lib/<triplet>/*.so.* the libraries
@@ -38,6 +41,7 @@ die() {
 [ -e "$rootfs" ] && die "$rootfs exists already"
 [ -f "$cacerts" ] || die "$cacerts: missing (install ca-certificates)"
 command -v ldd >/dev/null || die "ldd is missing"
+command -v ldconfig >/dev/null || die "ldconfig is missing"
 
 mkdir -p "$rootfs"
 (cd "$destdir" && tar -cf - .) | (cd "$rootfs" && tar -xpf -)
@@ -50,17 +54,38 @@ copy_lib() {
 	cp -L "$1" "$rootfs$1"
 }
 
-# Every ELF file installed: its libraries and loader, as the loader resolves them.
-find "$destdir" -type f | while read -r f; do
-	[ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ] || continue
-	ldd "$f" >"$rootfs/.ldd" 2>&1 || die "ldd $f failed: $(cat "$rootfs/.ldd")"
-	grep -q 'not found' "$rootfs/.ldd" && die "$f: $(grep 'not found' "$rootfs/.ldd")"
+# copy_needed ELF: the libraries and loader ELF needs, as the loader resolves them.
+copy_needed() {
+	ldd "$1" >"$rootfs/.ldd" 2>&1 || die "ldd $1 failed: $(cat "$rootfs/.ldd")"
+	grep -q 'not found' "$rootfs/.ldd" && die "$1: $(grep 'not found' "$rootfs/.ldd")"
 	awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' "$rootfs/.ldd" |
 		while read -r lib; do
 			copy_lib "$lib"
 		done
+	rm -f "$rootfs/.ldd"
+}
+
+# Every ELF file installed.
+find "$destdir" -type f | while read -r f; do
+	[ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ] || continue
+	copy_needed "$f"
 done
-rm -f "$rootfs/.ldd"
+
+# libcurl.so.4, as dlopen() finds it (ldconfig's cache), and what it needs:
+# of the cached ones (there may be one per architecture), the one that
+# uses the same libc.so.6 as condafs.
+condafs=$(find "$rootfs" -path '*/bin/condafs' -type f | head -n 1)
+libc=$(ldd "$condafs" | awk '$1 == "libc.so.6" { print $3 }')
+libcurl=
+for lib in $(ldconfig -p | awk '$1 == "libcurl.so.4" { print $NF }'); do
+	if ldd "$lib" 2>/dev/null | grep -q "^[[:space:]]*libc\.so\.6 => $libc "; then
+		libcurl=$lib
+		break
+	fi
+done
+[ -n "$libcurl" ] || die "libcurl.so.4 for $libc: not in ldconfig's cache (install libcurl4)"
+copy_lib "$libcurl"
+copy_needed "$libcurl"
 
 mkdir -p "$rootfs/etc/ssl/certs" "$rootfs/env" "$rootfs/var/cache/condafs" \
 	"$rootfs/dev" "$rootfs/proc" "$rootfs/sys" "$rootfs/tmp"

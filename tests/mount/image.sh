@@ -3,10 +3,13 @@
 # The sidecar image (packaging/docker): its run-time file system, made by
 # packaging/docker/collect-rootfs.sh from a `meson install --destdir` of the
 # build under test, holds condafs, the loader, exactly the libraries ldd
-# names, and the few files the script lists; nothing else.  Then it runs:
+# names for condafs and for libcurl.so.4 (which condafs loads with dlopen()
+# for URL stores), and the few files the script lists; nothing else.  Then
+# it runs:
 #   (a) chrooted into that file system alone (plus /dev/fuse, /proc and the
 #       index): condafs mount (no fusermount3 there), condafs ready, python
-#       from the mount on the image's C library, condafs umount; and
+#       from the mount on the image's C library, condafs umount; a mount
+#       from an http:// store (libcurl loads in the image); and
 #       condafs mount -f (the image's entry point) stopped by SIGTERM;
 #   (b) as an image built with podman from the Dockerfile's run-time stage:
 #       a sidecar container mounting on a shared directory (rshared), an
@@ -32,10 +35,14 @@ sh "$SRCROOT/packaging/docker/collect-rootfs.sh" "$T/dest" "$ROOTFS" ||
 	fail "collect-rootfs.sh failed"
 BIN=$(cd "$T/dest" && find . -path '*/bin/condafs' -type f | sed 's|^\./|/|')
 [[ -n $BIN ]] || fail "meson install put no bin/condafs in the destdir"
+LIBCURL=$(cd "$ROOTFS" && find . -name libcurl.so.4 | sed 's|^\./|/|')
+[[ -n $LIBCURL && $LIBCURL != *$'\n'* ]] || fail "not one libcurl.so.4 in the image: $LIBCURL"
 want=$(
 	{
 		(cd "$T/dest" && find . -type f -o -type l) | sed 's|^\./||'
-		ldd "$T/dest$BIN" | awk '$2 == "=>" { print $3 } $1 ~ /^\// { print $1 }' | sed 's|^/||'
+		echo "${LIBCURL#/}"
+		{ ldd "$T/dest$BIN" && ldd "$LIBCURL"; } |
+			awk '$2 == "=>" { print $3 } $1 ~ /^\// { print $1 }' | sed 's|^/||'
 		printf '%s\n' etc/group etc/nsswitch.conf etc/passwd etc/ssl/certs/ca-certificates.crt
 	} | sort -u
 )
@@ -78,6 +85,24 @@ for _ in $(seq 200); do is_mounted "$R/env" || break; sleep 0.05; done
 is_mounted "$R/env" && fail "still mounted after condafs umount"
 [[ ! -s $R/tmp/daemon.log ]] || fail "the daemon logged: $(cat "$R/tmp/daemon.log")"
 log "(a) chroot: mount (no fusermount3), ready, python on the image's libc, umount"
+
+# An http:// store (an empty cache, so objects come over HTTP): libcurl
+# and what it needs load from the image.
+if [[ -x ${NGINX:-/usr/sbin/nginx} ]]; then
+	start_nginx "$DATA/store"
+	in_image mount /data/env.cfs /env --store "$URL/store" --cache /tmp/http-cache \
+		--log-file /tmp/http.log || fail "condafs mount from an http:// store in the image failed"
+	MOUNTS+=("$R/env")
+	cmp <("$CONDAFS" cat "$IDX" bin/python3.11) "$R/env/bin/python3.11" ||
+		fail "bin/python3.11 from the http:// store differs: $(cat "$R/tmp/http.log")"
+	in_image umount /env || fail "condafs umount (http:// store) in the image failed"
+	for _ in $(seq 200); do is_mounted "$R/env" || break; sleep 0.05; done
+	is_mounted "$R/env" && fail "still mounted after condafs umount (http:// store)"
+	stop_nginx
+	log "(a) chroot: mount from an http:// store, read bin/python3.11, umount"
+else
+	log "(a) chroot: nginx is not installed: no http:// store check"
+fi
 
 # The entry point as the sidecar runs it: mount -f until SIGTERM.
 chroot "$R" "$BIN" mount -f /data/env.cfs /env --store /data/store 2>"$T/fg.log" &
