@@ -9,8 +9,8 @@
 #      plain directory (an extracted copy, in the page cache), median of 7 runs,
 #      interleaved; as .tar (target: at most 1.2x tar), .tar.zst and .tar.gz;
 #      reading the profiling run's object cache (the default, as after real
-#      profiling runs on the same machine) and, with --no-cache, decoding
-#      every file from the store;
+#      profiling runs on the same machine; also with --verify, hashing every
+#      cached file) and, with --no-cache, decoding every file from the store;
 #   3. the same for the whole environment (--all), decoded from the store.
 # usage: bench/export.sh [WORKDIR]    (BUILD=build-dir to use another build)
 set -euo pipefail
@@ -73,6 +73,8 @@ for run in 1 2 3 4 5 6 7; do
     measure "exportstore-$set" -- "'$condafs' export '$work/env.cfs' $sel -o '$work/e.tar' \
       --no-cache -q"
   done
+  measure "exportverify-ws" -- "'$condafs' export '$work/env.cfs' -w '$work/app.ws' \
+    -o '$work/e.tar' --cache '$work/mcache' --verify -q"
   measure "floor-ws" -- "xargs cat < '$work/objects.list' | zstd -dcq | sha256sum >/dev/null"
   measure "tarzst-ws" -- "tar -C '$work/plain' --no-recursion --zstd -cf '$work/t.tar.zst' \
     -T '$work/ws.list'"
@@ -101,6 +103,7 @@ print()
 print(f"{'':28} {'tar s':>8} {'export s':>9} {'ratio':>7} {'export CPU s':>13}")
 for name, a, b in (("working set, .tar", "tar-ws", "export-ws"),
                    ("working set, .tar vs tar + sync", "tarsync-ws", "export-ws"),
+                   ("working set, .tar, --verify", "tar-ws", "exportverify-ws"),
                    ("working set, .tar, --no-cache", "tar-ws", "exportstore-ws"),
                    ("working set, .tar.zst", "tarzst-ws", "exportzst-ws"),
                    ("working set, .tar.gz", "targz-ws", "exportgz-ws"),
@@ -111,6 +114,7 @@ print(f"{'decoding floor (zstd -d | sha256sum of the objects)':52} {med('floor-w
 print()
 for base, what in (("tarsync-ws", "tar + sync (the same durability)"), ("tar-ws", "tar")):
     print(f"export / {what}, working set (median wall): "
-          f"{med('export-ws') / med(base):.2f}x from the profiling cache, "
+          f"{med('export-ws') / med(base):.2f}x from the profiling cache "
+          f"({med('exportverify-ws') / med(base):.2f}x with --verify), "
           f"{med('exportstore-ws') / med(base):.2f}x from the store (target <= 1.2x)")
 PY

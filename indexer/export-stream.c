@@ -147,7 +147,9 @@ errint_t export_stream_write(struct export_stream *s, const void *data, size_t l
 		return gzip_pump(s, data, len, Z_NO_FLUSH);
 	if (s->comp == CFS_COMP_ZSTD)
 		return zstd_pump(s, data, len, ZSTD_e_continue);
-	if (s->len + len > sizeof(s->buf)) {
+	/* Large writes go straight out, small ones (headers, ends of files) are
+	 * gathered. */
+	if (s->len + len > sizeof(s->buf) || len >= sizeof(s->buf) / 2) {
 		if ((r = flush_buf(s)) < 0)
 			return r;
 		if (len >= sizeof(s->buf) / 2)

@@ -36,6 +36,7 @@ struct cfs_export_opts {
 	enum cfs_export_format format;
 	const char *store;                /* NULL: the store the index names */
 	const char *cache;                /* a mount's object cache to read first, or NULL */
+	bool verify_cache;                /* hash files read from the cache, as store objects are */
 	char *const *worksets;            /* working set files, merged */
 	size_t n_worksets;
 	bool all;                         /* the whole served environment */

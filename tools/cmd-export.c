@@ -15,8 +15,9 @@ static const char export_help[] =
 	"of the whole served environment, under the environment's prefix (/env gives\n"
 	"env/... in a tar): a directory tree, a tar archive, or an OCI image layout.\n"
 	"Contents come from the object cache of the profiling mounts when it has\n"
-	"them, else from the store, decompressed; either way verified against the\n"
-	"index's sha256 on the way. The same inputs always give the same bytes.\n"
+	"them (files the daemons verified before naming them, checked for size, as a\n"
+	"mount serves them), else from the store, decompressed and verified against\n"
+	"the index's sha256. The same inputs always give the same bytes.\n"
 	"Pruned paths are never exported.\n"
 	"\n"
 	"Options:\n"
@@ -30,6 +31,7 @@ static const char export_help[] =
 	"      --cache DIR          a mount's object cache to read first (default: the\n"
 	"                           mounts' default, /var/cache/condafs for root)\n"
 	"      --no-cache           decode every file from the store\n"
+	"      --verify             also hash the files read from the cache\n"
 	"      --with-conda-meta    also conda-meta/<package>.json of every exported package\n"
 	"                           and conda-meta/history\n"
 	"\n"
@@ -94,6 +96,7 @@ int cmd_export(int argc, char **argv)
 		{ "store", required_argument, NULL, 's' },
 		{ "cache", required_argument, NULL, 'c' },
 		{ "no-cache", no_argument, NULL, 'n' },
+		{ "verify", no_argument, NULL, 'V' },
 		{ "with-conda-meta", no_argument, NULL, 'M' },
 		{ "name", required_argument, NULL, 'N' },
 		{ "entrypoint", required_argument, NULL, 'E' },
@@ -127,6 +130,7 @@ int cmd_export(int argc, char **argv)
 		case 's': o.store = optarg; break;
 		case 'c': o.cache = optarg; break;
 		case 'n': no_cache = true; break;
+		case 'V': o.verify_cache = true; break;
 		case 'M': o.with_conda_meta = true; break;
 		case 'N': o.name = optarg; break;
 		case 'E': entrypoint = optarg; break;

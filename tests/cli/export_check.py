@@ -244,8 +244,9 @@ def check_export(work, cfs, ws, full, want, nodes, info):
 
 def check_cache_source(work, cfs, ws):
     """The profiling runs' cache holds verified, decompressed files: export
-    copies those instead of decoding, with the same bytes, and still checks
-    them."""
+    copies those instead of decoding, with the same bytes; it trusts their
+    names as a mount does (a file of the wrong size is decoded from the
+    store instead), and --verify hashes them too."""
     j = lambda *p: os.path.join(work, *p)  # noqa: E731
     r = condafs("export", cfs, "-w", ws, "-o", j("c.tar"), "--cache", j("runcache"))
     m = re.search(r"(\d+) of (\d+) files from the cache", r.stdout)
@@ -255,18 +256,33 @@ def check_cache_source(work, cfs, ws):
     check(r.returncode == 0 and "from the cache" not in r.stdout and
           open(j("c.tar"), "rb").read() == open(j("s.tar"), "rb").read(),
           "the same bytes from the cache and from the store (--no-cache)")
+    n_cached = int(m[1]) if m else 0
     cached = sorted(glob.glob(j("runcache", "objects", "*", "*")), key=os.path.getsize)
     victim = cached[-1]
+    with open(victim, "ab") as f:
+        f.write(b"\n")
+    try:
+        r = condafs("export", cfs, "-w", ws, "-o", j("long.tar"), "--cache", j("runcache"))
+        m = re.search(r"(\d+) of (\d+) files from the cache", r.stdout)
+        check(r.returncode == 0 and m and int(m[1]) == n_cached - 1 and
+              open(j("long.tar"), "rb").read() == open(j("s.tar"), "rb").read(),
+              f"a cached file of the wrong size is decoded from the store: {r.stdout.strip()}")
+    finally:
+        os.truncate(victim, os.path.getsize(victim) - 1)
     with open(victim, "r+b") as f:
         first = f.read(1)
         f.seek(0)
         f.write(bytes([first[0] ^ 0xff]))
     try:
-        r = condafs("export", cfs, "-w", ws, "-o", j("bad.tar"), "--cache", j("runcache"))
+        r = condafs("export", cfs, "-w", ws, "-o", j("bad.tar"), "--cache", j("runcache"),
+                    "--verify")
         lines = r.stderr.strip().splitlines()
         check(r.returncode != 0 and len(lines) == 1 and victim in lines[0] and
               "corrupt cached file" in lines[0] and no_leftovers(j("bad.tar")),
-              f"a corrupt cached file fails the export, named: {r.stderr.strip()}")
+              f"--verify: a corrupt cached file fails the export, named: {r.stderr.strip()}")
+        r = condafs("export", cfs, "-w", ws, "-o", j("bad.tar"), "--no-cache", "--verify")
+        check(r.returncode == 0 and open(j("bad.tar"), "rb").read() ==
+              open(j("s.tar"), "rb").read(), "--no-cache never reads the cache")
     finally:
         with open(victim, "r+b") as f:
             f.write(first)
