@@ -166,8 +166,8 @@ errint_t cfs_remote_new(const char *store, unsigned timeout_s, unsigned retries,
 			struct cfs_remote **out, struct cfs_err *err);
 void cfs_remote_free(struct cfs_remote *r);
 /*
- * Fetches, decompresses and verifies object digest (size bytes) into fd
- * (from offset 0), retrying transient failures within the time bound.
+ * Fetches, decompresses and verifies object digest (size bytes) into fd, a
+ * new, empty file, retrying transient failures within the time bound.
  * err: "<url>: <cause>".  *wire receives the compressed bytes read.
  */
 errint_t cfs_remote_fetch(struct cfs_remote *r, const uint8_t digest[CFS_SHA256_LEN],

@@ -367,7 +367,10 @@ static errint_t fetch_attempts(struct cfs_remote *rm, const uint8_t digest[CFS_S
 		bool transient = false;
 		int64_t left = deadline - cfs_now_ms();
 
-		if (ftruncate(fd, 0) < 0) {
+		/* Not before the first attempt: the file is new and empty, and on
+		 * ext4 a truncation to 0 makes the last close of the file flush
+		 * it (auto_da_alloc), in the daemon, for every object fetched. */
+		if (attempt > 0 && ftruncate(fd, 0) < 0) {
 			r = cfs_err_set(err, errno, "writing the cache: %s", strerror(errno));
 			break;
 		}
