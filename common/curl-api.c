@@ -6,6 +6,7 @@
 
 /* libcurl's soname since 7.16, whichever TLS library it was built with. */
 #define LIBCURL "libcurl.so.4"
+#define CANNOT_LOAD LIBCURL ": cannot load it (needed for http://, https:// and s3:// URLs)"
 
 typeof(curl_global_init) *sym_curl_global_init;
 typeof(curl_easy_init) *sym_curl_easy_init;
@@ -62,15 +63,13 @@ static void load(void)
 	CURLcode rc;
 
 	if (!dl) {
-		load_r = cfs_err_set(&load_err, ENOENT, LIBCURL ": cannot load it (needed for "
-				     "http://, https:// and s3:// URLs): %s", dlerror());
+		load_r = cfs_err_set(&load_err, ENOENT, CANNOT_LOAD ": %s", dlerror());
 		return;
 	}
 	for (size_t i = 0; i < CFS_ARRAY_SIZE(syms); i++) {
 		*syms[i].ptr = dlsym(dl, syms[i].name);
 		if (!*syms[i].ptr) {
-			load_r = cfs_err_set(&load_err, EIO, LIBCURL ": cannot load it (needed for "
-					     "http://, https:// and s3:// URLs): %s", dlerror());
+			load_r = cfs_err_set(&load_err, EIO, CANNOT_LOAD ": %s", dlerror());
 			return;
 		}
 	}

@@ -91,7 +91,7 @@ def verify_store(store):
     return bad
 
 
-def case(name, lock, expect, extra=(), expect_rc_nonzero=True):
+def case(name, lock, expect, extra=(), expect_rc_nonzero=True, env=None):
     """Runs condafs index and checks the failure contract."""
     global passed
     work = tempfile.mkdtemp(prefix="cfs-bad-")
@@ -100,7 +100,7 @@ def case(name, lock, expect, extra=(), expect_rc_nonzero=True):
     cmd = [CONDAFS, "index", lock, "-o", out, "--store", store,
            "--cache", os.path.join(work, "cache"), "-j", "2"] + list(extra)
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=300)
+                       timeout=300, env=dict(os.environ, **env) if env else None)
     errs = []
     lines = [l for l in r.stderr.splitlines() if l.startswith("condafs: ") and
              "warning:" not in l]
@@ -171,6 +171,18 @@ def run(root):
     case("unreachable URL", explicit(root, [
         "http://127.0.0.1:9/linux-64/good-1.0-0.conda#sha256:" + sha256(good)], "unreach.txt"),
         ["good-1.0-0.conda", "127.0.0.1:9"])
+    # libcurl is loaded only for URLs that need it: a libcurl.so.4 that
+    # cannot be loaded fails an http:// package, named, and not a file:// one.
+    broken = os.path.join(root, "broken-libcurl")
+    os.makedirs(broken)
+    with open(os.path.join(broken, "libcurl.so.4"), "w") as f:
+        f.write("not a shared library\n")
+    no_curl = {"LD_LIBRARY_PATH": broken}
+    case("libcurl cannot be loaded", explicit(root, [
+        "http://127.0.0.1:9/linux-64/good-1.0-0.conda#sha256:" + sha256(good)], "nocurl.txt"),
+        ["good-1.0-0.conda", "libcurl.so.4: cannot load it"], env=no_curl)
+    case("local packages need no libcurl", explicit(root, [line_for(good)], "nocurl2.txt"),
+         None, expect_rc_nonzero=False, env=no_curl)
     case("missing local file", explicit(root, [
         "file://" + root + "/gone/good-1.0-0.conda#sha256:" + "1" * 64], "gone.txt"),
         ["good-1.0-0.conda"])

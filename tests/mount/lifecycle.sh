@@ -34,6 +34,21 @@ mount_fails "bad store URL" "unsupported store URL" "$IDX" /env --store ftp://x/
 mount_fails "missing store" "store /nonexistent-store: No such file" "$IDX" /env --store /nonexistent-store --cache "$CACHE"
 is_mounted /env && fail "something got mounted at /env"
 
+# libcurl is loaded only for http(s) and s3 stores: with a libcurl.so.4
+# that cannot be loaded, an http store fails in one line naming it, and a
+# local store mounts and serves.
+mkdir -p "$T/broken-libcurl"
+echo "not a shared library" >"$T/broken-libcurl/libcurl.so.4"
+LD_LIBRARY_PATH=$T/broken-libcurl mount_fails "libcurl cannot be loaded" \
+	"store http://127.0.0.1:9/store: libcurl.so.4: cannot load it" \
+	"$IDX" /env --store http://127.0.0.1:9/store --cache "$CACHE"
+LD_LIBRARY_PATH=$T/broken-libcurl "$CONDAFS" mount "$IDX" /env --cache "$CACHE" ||
+	fail "a local store needs no libcurl, yet the mount failed"
+first=$(find /env -type f -size +0 | head -1)
+cmp "$first" <("$CONDAFS" cat "$IDX" "${first#/env/}") || fail "$first: wrong content without libcurl"
+"$CONDAFS" umount /env
+log "no libcurl needed for a local store: served $first"
+
 # No usable /dev/fuse: an empty regular file in its place.
 : >"$T/nofuse"
 mount --bind "$T/nofuse" /dev/fuse
