@@ -47,9 +47,11 @@ step "strict mode: only the working set is served"
   grep -E 'outside the working set|Error' | head -3 || true
 
 step "condafs export: the working set as a reproducible tar layer and an OCI image"
-"$condafs" export "$work/env.cfs" --workset "$work/app.workset" -o "$work/app-layer.tar" --format tar
+# The profiling runs' object cache holds the working set decompressed.
+"$condafs" export "$work/env.cfs" --workset "$work/app.workset" -o "$work/app-layer.tar" --format tar \
+  --cache "$work/objcache"
 "$condafs" export "$work/env.cfs" --workset "$work/app.workset" -o "$work/app-oci" --format oci \
-  --name localhost/condafs/demo:latest
+  --cache "$work/objcache" --name localhost/condafs/demo:latest
 
 step "run both workloads from the exported layer alone (bubblewrap, host /usr for libc)"
 rm -rf "$work/layer"; mkdir -p "$work/layer"
