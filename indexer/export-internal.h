@@ -20,6 +20,7 @@ struct export_ctx {
 	const struct cfs_export_opts *o;
 	struct cfs_export_result *res;
 	struct cfs_err *err;
+	const char *out_name;     /* the output, for messages: "standard output" for -o - */
 	struct cfs_ws_tree *tree;
 	struct export_item *items;
 	size_t n_items;

@@ -377,7 +377,7 @@ errint_t export_pipe_read(struct export_pipe *p, size_t i, cfs_sink_fn sink, voi
 				cfs_hash_update(p->hash, s->data, s->len);
 			size += s->len;
 			if ((r = sink(ctx, s->data, s->len)) < 0)
-				cfs_err_set(p->x->err, -r, "%s: %s", p->x->o->output, strerror(-r));
+				cfs_err_set(p->x->err, -r, "%s: %s", p->x->out_name, strerror(-r));
 		}
 		if (r == 0 && end)
 			r = finish_file(p, i, s->status, s->cached, size);

@@ -41,7 +41,7 @@ static errint_t tar_fail(struct export_ctx *x, struct archive *a, const char *na
 {
 	int code = archive_errno(a) > 0 ? archive_errno(a) : EIO;
 
-	return cfs_err_set(x->err, code, "%s: %s: %s", x->o->output, name,
+	return cfs_err_set(x->err, code, "%s: %s: %s", x->out_name, name,
 			   archive_error_string(a) ? archive_error_string(a) : strerror(code));
 }
 
@@ -89,7 +89,7 @@ static errint_t pad_record(struct export_ctx *x, struct export_stream *s)
 	int r = rest ? export_stream_write(s, zeros, TAR_RECORD - rest) : 0;
 
 	if (r < 0)
-		return cfs_err_set(x->err, -r, "%s: %s", x->o->output, strerror(-r));
+		return cfs_err_set(x->err, -r, "%s: %s", x->out_name, strerror(-r));
 	return 0;
 }
 

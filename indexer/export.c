@@ -284,11 +284,33 @@ static errint_t export_to_dir(struct export_ctx *x, const char *parent, const ch
 	return r;
 }
 
+static enum cfs_export_comp tar_comp(enum cfs_export_format f)
+{
+	return f == CFS_EXPORT_TAR_GZ ? CFS_COMP_GZIP
+	     : f == CFS_EXPORT_TAR_ZST ? CFS_COMP_ZSTD : CFS_COMP_NONE;
+}
+
+/* -o -: the tar streams to standard output, for a pipe (podman load, ssh). */
+static errint_t export_to_stdout(struct export_ctx *x)
+{
+	struct export_stream *s;
+	int r;
+
+	if (isatty(STDOUT_FILENO))
+		return cfs_err_set(x->err, EINVAL, "standard output is a terminal: not writing "
+				   "a tar archive to it (redirect it, or give -o FILE)");
+	s = export_stream_new(STDOUT_FILENO, tar_comp(x->o->format), false);
+	r = export_write_tar(x, s);
+	if (r == 0 && (r = export_stream_finish(s)) < 0)
+		cfs_err_set(x->err, -r, "%s: %s", x->out_name, strerror(-r));
+	x->res->out_bytes = export_stream_out_size(s);
+	export_stream_free(s);
+	return r;
+}
+
 static errint_t export_to_file(struct export_ctx *x, const char *parent, const char *base)
 {
-	enum cfs_export_format f = x->o->format;
-	enum cfs_export_comp comp = f == CFS_EXPORT_TAR_GZ ? CFS_COMP_GZIP
-				  : f == CFS_EXPORT_TAR_ZST ? CFS_COMP_ZSTD : CFS_COMP_NONE;
+	enum cfs_export_comp comp = tar_comp(x->o->format);
 	struct cfs_tmpfile tmp = { .fd = -1 };
 	struct export_stream *s;
 	struct stat st;
@@ -371,6 +393,8 @@ static errint_t run(struct export_ctx *x)
 	base = basename(c2);
 	if (x->o->format == CFS_EXPORT_DIR || x->o->format == CFS_EXPORT_OCI)
 		return export_to_dir(x, parent, base);
+	if (strcmp(x->o->output, "-") == 0)
+		return export_to_stdout(x);
 	return export_to_file(x, parent, base);
 }
 
@@ -384,6 +408,7 @@ errint_t cfs_export(const struct cfs_export_opts *o, struct cfs_export_result *r
 	x->o = o;
 	x->res = res;
 	x->err = err;
+	x->out_name = strcmp(o->output, "-") == 0 ? "standard output" : o->output;
 	x->store_fd = -1;
 	x->cache_fd = -1;
 	r = run(x);

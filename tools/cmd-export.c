@@ -24,7 +24,7 @@ static const char export_help[] =
 	"  -w, --workset FILE       a working set (condafs workset); repeatable\n"
 	"      --all                the whole served environment instead\n"
 	"  -o, --output OUT         the file (tar formats) or directory (dir, oci) to write;\n"
-	"                           replaced atomically\n"
+	"                           replaced atomically; - writes a tar to standard output\n"
 	"  -f, --format F           dir, tar, tar.gz, tar.zst or oci (default: from the name\n"
 	"                           of OUT: .tar, .tar.gz/.tgz, .tar.zst)\n"
 	"  -s, --store DIR          the store to read (default: the one the index names)\n"
@@ -64,26 +64,29 @@ static char **split_commas(const char *s, size_t *n)
 
 static void print_result(const struct cfs_export_opts *o, const struct cfs_export_result *res)
 {
+	/* With -o -, stdout carries the archive. */
+	FILE *f = strcmp(o->output, "-") == 0 ? stderr : stdout;
 	char sz[32], env[32], out[32];
 
 	cfs_format_size(res->bytes, sz, sizeof(sz));
 	cfs_format_size(res->env_bytes, env, sizeof(env));
 	cfs_format_size(res->out_bytes, out, sizeof(out));
-	printf("%s: %llu files, %llu symlinks, %llu directories, %s: %.1f%% of the "
-	       "environment's %s, %.1f%% of its %llu files and symlinks\n", o->output,
+	fprintf(f, "%s: %llu files, %llu symlinks, %llu directories, %s: %.1f%% of the "
+		"environment's %s, %.1f%% of its %llu files and symlinks\n",
+		strcmp(o->output, "-") == 0 ? "standard output" : o->output,
 	       (unsigned long long)res->files, (unsigned long long)res->symlinks,
 	       (unsigned long long)res->dirs, sz,
 	       res->env_bytes ? 100.0 * (double)res->bytes / (double)res->env_bytes : 0.0, env,
 	       res->env_files ? 100.0 * (double)(res->files + res->symlinks) / (double)res->env_files
 			      : 0.0, (unsigned long long)res->env_files);
 	if (o->format == CFS_EXPORT_OCI)
-		printf("image %s, manifest %s, layer %s (%s)\n", res->name, res->manifest_digest,
-		       res->layer_digest, out);
+		fprintf(f, "image %s, manifest %s, layer %s (%s)\n", res->name, res->manifest_digest,
+			res->layer_digest, out);
 	else if (o->format != CFS_EXPORT_DIR)
-		printf("archive: %s\n", out);
+		fprintf(f, "archive: %s\n", out);
 	if (res->files && o->cache)
-		printf("%llu of %llu files from the cache %s, the others decoded from the store\n",
-		       (unsigned long long)res->from_cache, (unsigned long long)res->files, o->cache);
+		fprintf(f, "%llu of %llu files from the cache %s, the others decoded from the store\n",
+			(unsigned long long)res->from_cache, (unsigned long long)res->files, o->cache);
 }
 
 int cmd_export(int argc, char **argv)
@@ -151,6 +154,8 @@ int cmd_export(int argc, char **argv)
 		status = cli_usage("export", "-o OUT is required");
 	else if (!n_ws && !o.all)
 		status = cli_usage("export", "give --workset FILE (repeatable) or --all");
+	else if (!format && strcmp(o.output, "-") == 0)
+		o.format = CFS_EXPORT_TAR;
 	else if (format && cfs_export_parse_format(format, &o.format) < 0)
 		status = cli_usage("export", "unknown format '%s' (dir, tar, tar.gz, tar.zst or oci)",
 				   format);
@@ -159,6 +164,10 @@ int cmd_export(int argc, char **argv)
 				   ".tar.gz or .tar.zst", o.output);
 	else if (comp && strcmp(comp, "gzip") != 0 && strcmp(comp, "zstd") != 0)
 		status = cli_usage("export", "--compression wants gzip or zstd, not '%s'", comp);
+	else if (strcmp(o.output, "-") == 0 &&
+		 (o.format == CFS_EXPORT_DIR || o.format == CFS_EXPORT_OCI))
+		status = cli_usage("export", "-o - (standard output) is for tar formats, not %s",
+				   o.format == CFS_EXPORT_DIR ? "dir" : "oci");
 	else if (o.format != CFS_EXPORT_OCI && (o.base || entrypoint || o.name || comp))
 		status = cli_usage("export", "--base, --entrypoint, --name and --compression are "
 				   "for --format oci");

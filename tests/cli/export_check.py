@@ -126,6 +126,7 @@ def body(work):
 
     check_export(work, cfs, ws, full, want, nodes, info)
     check_cache_source(work, cfs, ws)
+    check_stdout(work, cfs, ws)
     check_reproducible(work, cfs, ws)
     check_oci(work, cfs, ws, full)
     check_relock(work, cfs, traces, full, want)
@@ -286,6 +287,27 @@ def check_cache_source(work, cfs, ws):
     finally:
         with open(victim, "r+b") as f:
             f.write(first)
+
+
+def check_stdout(work, cfs, ws):
+    """-o - streams a tar format to standard output (the summary goes to
+    standard error); directory formats and terminals are refused."""
+    j = lambda *p: os.path.join(work, *p)  # noqa: E731
+    ref = open(j("c.tar"), "rb").read()
+    r = condafs("export", cfs, "-w", ws, "-o", "-", "--cache", j("runcache"), text=False)
+    check(r.returncode == 0 and r.stdout == ref and b"standard output:" in r.stderr and
+          not os.path.exists("-") and not os.path.exists(j("-")),
+          f"-o -: the same tar on standard output, the summary on standard error "
+          f"({len(r.stdout)} bytes)")
+    r = condafs("export", cfs, "-w", ws, "-o", "-", "--format", "tar.gz", "-q", text=False)
+    check(r.returncode == 0 and gzip.decompress(r.stdout) == ref and not r.stderr,
+          "-o - --format tar.gz: a gzip of the same tar, nothing else printed")
+    r = condafs("export", cfs, "-w", ws, "-o", "-", "--format", "oci")
+    check(r.returncode == 2 and "for tar formats" in r.stderr and not r.stdout,
+          f"-o - refuses oci: {r.stderr.strip()}")
+    r = run("script", "-qec", f"'{CONDAFS}' export '{cfs}' -w '{ws}' -o -", "/dev/null")
+    check(r.returncode != 0 and "standard output is a terminal" in r.stdout,
+          f"-o - refuses a terminal: {r.stdout.strip()}")
 
 
 def check_reproducible(work, cfs, ws):
