@@ -284,23 +284,15 @@ static errint_t export_to_dir(struct export_ctx *x, const char *parent, const ch
 	return r;
 }
 
-static enum cfs_export_comp tar_comp(enum cfs_export_format f)
+/* The tar formats: the archive, compressed as the format says, to fd. */
+static errint_t write_tar_to(struct export_ctx *x, int fd)
 {
-	return f == CFS_EXPORT_TAR_GZ ? CFS_COMP_GZIP
-	     : f == CFS_EXPORT_TAR_ZST ? CFS_COMP_ZSTD : CFS_COMP_NONE;
-}
+	enum cfs_export_format f = x->o->format;
+	enum cfs_export_comp comp = f == CFS_EXPORT_TAR_GZ ? CFS_COMP_GZIP
+				  : f == CFS_EXPORT_TAR_ZST ? CFS_COMP_ZSTD : CFS_COMP_NONE;
+	struct export_stream *s = export_stream_new(fd, comp, false);
+	int r = export_write_tar(x, s);
 
-/* -o -: the tar streams to standard output, for a pipe (podman load, ssh). */
-static errint_t export_to_stdout(struct export_ctx *x)
-{
-	struct export_stream *s;
-	int r;
-
-	if (isatty(STDOUT_FILENO))
-		return cfs_err_set(x->err, EINVAL, "standard output is a terminal: not writing "
-				   "a tar archive to it (redirect it, or give -o FILE)");
-	s = export_stream_new(STDOUT_FILENO, tar_comp(x->o->format), false);
-	r = export_write_tar(x, s);
 	if (r == 0 && (r = export_stream_finish(s)) < 0)
 		cfs_err_set(x->err, -r, "%s: %s", x->out_name, strerror(-r));
 	x->res->out_bytes = export_stream_out_size(s);
@@ -308,11 +300,18 @@ static errint_t export_to_stdout(struct export_ctx *x)
 	return r;
 }
 
+/* -o -: the tar streams to standard output, for a pipe (podman load, ssh). */
+static errint_t export_to_stdout(struct export_ctx *x)
+{
+	if (isatty(STDOUT_FILENO))
+		return cfs_err_set(x->err, EINVAL, "standard output is a terminal: not writing "
+				   "a tar archive to it (redirect it, or give -o FILE)");
+	return write_tar_to(x, STDOUT_FILENO);
+}
+
 static errint_t export_to_file(struct export_ctx *x, const char *parent, const char *base)
 {
-	enum cfs_export_comp comp = tar_comp(x->o->format);
 	struct cfs_tmpfile tmp = { .fd = -1 };
-	struct export_stream *s;
 	struct stat st;
 	int r;
 
@@ -323,12 +322,7 @@ static errint_t export_to_file(struct export_ctx *x, const char *parent, const c
 	r = cfs_tmpfile_open(&tmp, parent, base);
 	if (r < 0)
 		return cfs_err_set(x->err, -r, "%s: %s", x->o->output, strerror(-r));
-	s = export_stream_new(tmp.fd, comp, false);
-	r = export_write_tar(x, s);
-	if (r == 0 && (r = export_stream_finish(s)) < 0)
-		cfs_err_set(x->err, -r, "%s: %s", x->o->output, strerror(-r));
-	x->res->out_bytes = export_stream_out_size(s);
-	export_stream_free(s);
+	r = write_tar_to(x, tmp.fd);
 	if (r == 0 && (r = cfs_tmpfile_commit(&tmp, x->o->output, true)) < 0)
 		cfs_err_set(x->err, -r, "%s: %s", x->o->output, strerror(-r));
 	cfs_tmpfile_abort(&tmp);
