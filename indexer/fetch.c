@@ -4,6 +4,9 @@
  * verified where they are.  Remote ones (http, https) run through one
  * libcurl multi handle, at most opts->jobs at once, sharing its connection
  * cache; libcurl is loaded only when something has to be downloaded.
+ * Every attempt gets a new easy handle: the connections stay in the multi
+ * handle, and no attempt inherits a failed one's state (libcurl 7.88
+ * refuses CURLOPT_BUFFERSIZE on a handle whose name resolution failed).
  * Each download streams into <cache>/pkgs/.tmp-XXXXXX while being hashed,
  * and is renamed to its cache name only once verified and fsync'd, so the
  * cache never holds a partial or unverified file.
@@ -35,7 +38,7 @@ enum xfer_state { XFER_IDLE, XFER_RUNNING, XFER_BACKOFF };
 /* One of opts->jobs transfer slots. */
 struct xfer {
 	struct fetcher *f;
-	CURL *easy; /* kept across jobs; connections live in the multi handle */
+	CURL *easy; /* this attempt's, or NULL; connections live in the multi handle */
 	enum xfer_state state;
 	struct fetch_job *job;
 	int attempt;        /* attempts started for this job */
@@ -373,6 +376,17 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
 	return len;
 }
 
+/* Frees the current attempt's easy handle (after its last curl_easy_getinfo). */
+static void xfer_drop_handle(struct xfer *x)
+{
+	if (!x->easy)
+		return;
+	if (x->state == XFER_RUNNING)
+		sym_curl_multi_remove_handle(x->f->multi, x->easy);
+	sym_curl_easy_cleanup(x->easy);
+	x->easy = NULL;
+}
+
 /* Throws away the current attempt's temporary file and hashes. */
 static void xfer_discard(struct xfer *x)
 {
@@ -446,7 +460,13 @@ static errint_t xfer_start(struct xfer *x)
 	x->write_err = 0;
 	x->errbuf[0] = '\0';
 	x->attempt++;
-	sym_curl_easy_reset(x->easy);
+	xfer_drop_handle(x);
+	x->easy = sym_curl_easy_init();
+	if (!x->easy) {
+		xfer_discard(x);
+		return cfs_err_set(f->err, ENOMEM, "%s: %s: curl_easy_init failed", job->label,
+				   job->url);
+	}
 	rc = xfer_setopts(x);
 	if (rc != CURLE_OK) {
 		xfer_discard(x);
@@ -563,6 +583,7 @@ static errint_t xfer_done(struct xfer *x, CURLcode rc)
 
 	sym_curl_multi_remove_handle(f->multi, x->easy);
 	x->state = XFER_IDLE;
+	/* From here on x->easy is only read (getinfo), then dropped. */
 	switch (rc) {
 	case CURLE_OK:
 		r = xfer_publish(x, what, sizeof(what));
@@ -593,6 +614,7 @@ static errint_t xfer_done(struct xfer *x, CURLcode rc)
 		transient = cfs_http_curl_transient(rc);
 		break;
 	}
+	xfer_drop_handle(x);
 	if (rc == CURLE_OK && r == 0) {
 		xfer_discard(x);
 		x->job = NULL;
@@ -692,13 +714,6 @@ static errint_t fetch_remote(struct fetcher *f)
 		f->slots[i].f = f;
 		f->slots[i].fd = -1;
 	}
-	for (int i = 0; i < f->n_slots; i++) {
-		struct xfer *x = &f->slots[i];
-
-		x->easy = sym_curl_easy_init();
-		if (!x->easy)
-			return cfs_err_set(f->err, ENOMEM, "curl_easy_init failed");
-	}
 	return run_queue(f);
 }
 
@@ -785,11 +800,8 @@ static void fetcher_release(struct fetcher *f)
 	for (int i = 0; i < f->n_slots; i++) {
 		struct xfer *x = &f->slots[i];
 
-		if (x->state == XFER_RUNNING)
-			sym_curl_multi_remove_handle(f->multi, x->easy);
+		xfer_drop_handle(x);
 		xfer_discard(x);
-		if (x->easy)
-			sym_curl_easy_cleanup(x->easy);
 	}
 	free(f->slots);
 	if (f->multi)
