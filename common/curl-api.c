@@ -26,6 +26,8 @@ typeof(curl_multi_perform) *sym_curl_multi_perform;
 typeof(curl_multi_poll) *sym_curl_multi_poll;
 typeof(curl_multi_info_read) *sym_curl_multi_info_read;
 typeof(curl_multi_strerror) *sym_curl_multi_strerror;
+typeof(curl_multi_setopt) *sym_curl_multi_setopt;
+typeof(curl_multi_wakeup) *sym_curl_multi_wakeup;
 
 #define SYM(name) { #name, (void **)&sym_##name }
 static const struct {
@@ -50,6 +52,8 @@ static const struct {
 	SYM(curl_multi_poll),
 	SYM(curl_multi_info_read),
 	SYM(curl_multi_strerror),
+	SYM(curl_multi_setopt),
+	SYM(curl_multi_wakeup),
 };
 #undef SYM
 

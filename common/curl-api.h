@@ -34,6 +34,8 @@ extern typeof(curl_multi_perform) *sym_curl_multi_perform;
 extern typeof(curl_multi_poll) *sym_curl_multi_poll;
 extern typeof(curl_multi_info_read) *sym_curl_multi_info_read;
 extern typeof(curl_multi_strerror) *sym_curl_multi_strerror;
+extern typeof(curl_multi_setopt) *sym_curl_multi_setopt;
+extern typeof(curl_multi_wakeup) *sym_curl_multi_wakeup;
 
 /*
  * Loads libcurl.so.4, resolves every sym_ pointer and runs

@@ -21,6 +21,7 @@
 
 #include "buf.h"
 #include "fs-internal.h"
+#include "curl-api.h"
 #include "fsutil.h"
 #include "log.h"
 
@@ -72,6 +73,8 @@ static void fuse_log_fn(enum fuse_log_level level, const char *fmt, va_list ap)
 static void fs_release(struct cfs_fs *fs)
 {
 	cfs_prefetch_free(fs->prefetch); /* first: its threads use the rest */
+	cfs_fetcher_free(fs->fetcher);
+	cfs_packmap_release(&fs->packs);
 	cfs_trace_free(fs->trace);
 	free(fs->seen);
 	free(fs->workset);
@@ -112,8 +115,23 @@ static errint_t fs_setup(struct cfs_fs *fs, const struct cfs_fs_opts *o, struct 
 	if ((r = cfs_remote_new(fs->store_url, o->fetch_timeout, o->fetch_retries, &fs->remote,
 				err)) < 0)
 		return r;
-	return cfs_cache_open(cache_dir, o->cache_size, &fs->stats, cfs_objtab_held_unlinked, fs,
-			      &fs->cache, err);
+	if ((r = cfs_cache_open(cache_dir, o->cache_size, &fs->stats, cfs_objtab_held_unlinked, fs,
+				&fs->cache, err)) < 0)
+		return r;
+	if (cfs_remote_url(fs->remote)) {
+		struct cfs_fetcher_opts fo = {
+			.packs = !o->no_packs,
+			.speculate = o->speculate,
+			.http_version = o->http_version == 11 ? CURL_HTTP_VERSION_1_1
+					: o->http_version == 2 ? CURL_HTTP_VERSION_2_0 : 0,
+			.cacert = o->cacert,
+		};
+		if (!o->no_packs && (r = cfs_packmap_load(&fs->packs, o->index, err)) < 0)
+			return r;
+		if ((r = cfs_fetcher_new(fs, &fo, &fs->fetcher, err)) < 0)
+			return r;
+	}
+	return 0;
 }
 
 /*

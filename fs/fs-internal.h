@@ -111,6 +111,12 @@ struct cfs_stats {
 	atomic_uint_fast64_t prefetch_done;   /* objects the prefetch went through */
 	atomic_uint_fast64_t prefetched;      /* of them fetched from the store */
 	atomic_uint_fast64_t prefetch_errors; /* of them failed */
+	atomic_uint_fast64_t requests;        /* HTTP requests made by the fetch engine */
+	atomic_uint_fast64_t range_requests;  /* of them ranges of packs */
+	atomic_uint_fast64_t http2_requests;  /* of them answered over HTTP/2 */
+	atomic_uint_fast64_t pack_objects;    /* objects fetched in ranges of packs */
+	atomic_uint_fast64_t speculated;      /* objects fetched as neighbours of an open */
+	atomic_uint_fast64_t fallbacks;       /* objects fetched alone after a pack failed */
 	atomic_uint_fast64_t lat[CFS_LAT_BUCKETS];
 };
 
@@ -172,6 +178,96 @@ void cfs_remote_free(struct cfs_remote *r);
  */
 errint_t cfs_remote_fetch(struct cfs_remote *r, const uint8_t digest[CFS_SHA256_LEN],
 			  uint64_t size, int fd, uint64_t *wire, struct cfs_err *err);
+/* For the fetch engine: the store's URL (no trailing slash) if it is
+ * http(s) or s3, else NULL; s3 settings or NULL; the fetch bounds. */
+const char *cfs_remote_url(const struct cfs_remote *r);
+const struct cfs_s3 *cfs_remote_s3(const struct cfs_remote *r);
+unsigned cfs_remote_timeout(const struct cfs_remote *r);
+unsigned cfs_remote_retries(const struct cfs_remote *r);
+
+/* ---- packs.c: where objects sit in packs (docs/store.md). */
+
+struct cfs_pack {
+	char *name;            /* "packs/<sha256>.pack", relative to the store */
+	uint64_t size;
+	atomic_bool missing;   /* the server lacks it: fetch its objects alone */
+};
+
+struct cfs_pack_entry {
+	uint8_t digest[CFS_SHA256_LEN];
+	uint32_t pack;         /* index into packs; 0 is no pack */
+	uint64_t offset, csize; /* the object's compressed bytes in the pack */
+	uint64_t size;         /* uncompressed (0 in a working set's pack until known) */
+};
+
+struct cfs_packmap {
+	struct cfs_pack *packs;       /* [0] is a placeholder */
+	size_t n_packs, alloc_packs;
+	struct cfs_pack_entry *entries; /* the index's, sorted by (pack, offset),
+					 * then working sets' packs in their order */
+	size_t n_entries, alloc_entries, n_index_entries;
+	uint32_t *hash;               /* entry index + 1 by digest; 0 is empty */
+	size_t hash_mask;
+};
+
+/* Loads the index's packs (none for index format 2). */
+errint_t cfs_packmap_load(struct cfs_packmap *m, const char *index, struct cfs_err *err);
+/*
+ * Adds the pack that `condafs pack` recorded in working set file, if any:
+ * its entries are m->entries[*first, *first + *count), in pack order.
+ */
+errint_t cfs_packmap_add_workset(struct cfs_packmap *m, const struct cfs_tree *tree,
+				 const char *file, size_t *first, size_t *count,
+				 struct cfs_err *err);
+/* The index pack's entry of an object, or NULL. */
+const struct cfs_pack_entry *cfs_packmap_find(const struct cfs_packmap *m,
+					      const uint8_t digest[CFS_SHA256_LEN]);
+void cfs_packmap_release(struct cfs_packmap *m);
+
+/* ---- fetch.c: the HTTP fetch engine (http, https and s3 stores). */
+
+struct cfs_fetcher;
+struct cfs_fs;
+
+enum cfs_fetch_prio {
+	CFS_FETCH_OPEN,     /* a process waits for it */
+	CFS_FETCH_PREFETCH, /* --prefetch */
+	CFS_FETCH_SPECULATE, /* neighbours of an opened file */
+	CFS_FETCH_NPRIO,
+};
+
+struct cfs_fetcher_opts {
+	bool packs;           /* ranges of packs and speculation (else objects alone) */
+	uint64_t speculate;   /* bytes of neighbours fetched with an opened object */
+	long http_version;    /* CURL_HTTP_VERSION_* */
+	const char *cacert;   /* CA bundle for https, or NULL */
+};
+
+/* One object to prefetch, with its place in a pack (pack 0: fetched alone). */
+struct cfs_fetch_item {
+	const uint8_t *digest;
+	uint64_t size;
+	uint32_t pack;
+	uint64_t offset, csize;
+};
+
+errint_t cfs_fetcher_new(struct cfs_fs *fs, const struct cfs_fetcher_opts *o,
+			 struct cfs_fetcher **out, struct cfs_err *err);
+/* Stops the engine thread (transfers in flight are dropped) and frees f. */
+void cfs_fetcher_free(struct cfs_fetcher *f);
+/*
+ * Brings an object into the cache, verified, waiting until deadline
+ * (cfs_now_ms()).  Concurrent callers and queued prefetches of the same
+ * object share one fetch.  err: "<url>: <cause>".
+ */
+errint_t cfs_fetcher_get(struct cfs_fetcher *f, const uint8_t digest[CFS_SHA256_LEN],
+			 uint64_t size, int64_t deadline, struct cfs_err *err);
+/*
+ * Queues objects for prefetch, in order, without waiting: runs of
+ * neighbours in one pack go in one range request.  Objects cached or
+ * already wanted are skipped.  Counted in the stats' prefetch_*.
+ */
+void cfs_fetcher_prefetch(struct cfs_fetcher *f, const struct cfs_fetch_item *items, size_t n);
 
 /* ---- objects.c: open objects, shared by every open file of one content. */
 
@@ -200,6 +296,8 @@ struct cfs_fs {
 	struct cfs_tree tree;
 	struct cfs_cache *cache;
 	struct cfs_remote *remote;
+	struct cfs_packmap packs;
+	struct cfs_fetcher *fetcher; /* http(s) and s3 stores, else NULL */
 	struct cfs_objtab objs;
 	struct cfs_stats stats;
 	char *store_url;

@@ -18,6 +18,7 @@
 #define CFS_FS_DEFAULT_FETCH_TIMEOUT 30 /* seconds for one open, all attempts */
 #define CFS_FS_DEFAULT_FETCH_RETRIES 2  /* extra attempts after the first */
 #define CFS_FS_DEFAULT_PREFETCH_JOBS 4  /* concurrent prefetches */
+#define CFS_FS_DEFAULT_SPECULATE (256ull << 10) /* bytes of neighbours per open */
 
 /* What a pruned path (a tombstone of the index) does when accessed. */
 enum cfs_fs_pruned {
@@ -44,6 +45,11 @@ struct cfs_fs_opts {
 	bool strict;            /* serve only the working set's paths */
 	const char *prefetch;   /* a working set or trace whose objects to prefetch */
 	unsigned prefetch_jobs; /* concurrent prefetches */
+	/* HTTP(S) and S3 stores (docs/mount.md, "Fetching over a network"): */
+	bool no_packs;          /* fetch every object alone: no pack ranges, no speculation */
+	uint64_t speculate;     /* bytes of an opened object's pack neighbours fetched with it */
+	long http_version;      /* 0 (libcurl's choice: HTTP/2 over https), 11 or 2 */
+	const char *cacert;     /* CA certificates for https, or NULL for the system's */
 	/* For condafs run, which mounts in a private mount namespace: */
 	bool log_stderr;        /* the daemon keeps stderr for its log (no syslog) */
 	bool die_with_parent;   /* the daemon unmounts and exits when its parent dies */
@@ -57,7 +63,8 @@ void cfs_fs_opts_init(struct cfs_fs_opts *o);
  * Sets one option by name, as written after -o or as a long option:
  * "cache_size", "cache-size" and "--cache-size" are the same.  Names:
  * store, cache, cache_size, fetch_timeout, fetch_retries, pruned, trace,
- * workset, strict (no value), prefetch, prefetch_jobs.  o keeps pointers
+ * workset, strict (no value), prefetch, prefetch_jobs, no_packs (no value),
+ * speculate, http_version, cacert.  o keeps pointers
  * to value.  Returns -ENOENT for a name that is not condafs's (a FUSE
  * option), or -EINVAL with "--cache-size wants a size like 512M or 2G, not
  * 'x'" (the name as given).

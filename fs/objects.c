@@ -81,6 +81,28 @@ static void unref_locked(struct cfs_objtab *t, struct cfs_obj *o)
 	free(o);
 }
 
+/*
+ * The fetch engine brings the object into the cache (fetch.c counts it);
+ * then it is opened there.  An eviction in between fetches it again.
+ */
+static errint_t fetch_engine(struct cfs_fs *fs, struct cfs_obj *o, struct cfs_err *err)
+{
+	int64_t deadline = cfs_now_ms() + (int64_t)cfs_remote_timeout(fs->remote) * 1000;
+	int r;
+
+	for (int tries = 0; tries < 3; tries++) {
+		r = cfs_fetcher_get(fs->fetcher, o->digest, o->size, deadline, err);
+		if (r < 0)
+			return r;
+		r = cfs_cache_get(fs->cache, o->digest, o->size, &o->fd);
+		if (r != -ENOENT)
+			break;
+	}
+	if (r < 0)
+		cfs_err_set(err, -r, "cache %s: %s", cfs_cache_dir(fs->cache), strerror(-r));
+	return r;
+}
+
 /* Loads o's content: the cache, else the store.  Logs failures. */
 static errint_t load(struct cfs_fs *fs, uint32_t ino, struct cfs_obj *o, bool *hit)
 {
@@ -95,6 +117,10 @@ static errint_t load(struct cfs_fs *fs, uint32_t ino, struct cfs_obj *o, bool *h
 	if (r != -ENOENT) {
 		if (r < 0)
 			cfs_err_set(&err, -r, "cache %s: %s", cfs_cache_dir(fs->cache), strerror(-r));
+		goto done;
+	}
+	if (fs->fetcher) {
+		r = fetch_engine(fs, o, &err);
 		goto done;
 	}
 	r = cfs_cache_tmp_open(fs->cache, o->digest, o->size, &tmp);

@@ -18,6 +18,7 @@ void cfs_fs_opts_init(struct cfs_fs_opts *o)
 	o->fetch_retries = CFS_FS_DEFAULT_FETCH_RETRIES;
 	o->pruned = CFS_FS_PRUNED_ENOENT;
 	o->prefetch_jobs = CFS_FS_DEFAULT_PREFETCH_JOBS;
+	o->speculate = CFS_FS_DEFAULT_SPECULATE;
 }
 
 char *cfs_fs_default_cache_dir(void)
@@ -68,15 +69,19 @@ errint_t cfs_fs_opts_set(struct cfs_fs_opts *o, const char *name, const char *va
 
 	canonical(name, key, sizeof(key));
 #define KEY(k) (strcmp(key, k) == 0)
-	if (KEY("strict")) {
+	if (KEY("strict") || KEY("no_packs")) {
 		if (value)
 			return cfs_err_set(err, EINVAL, "%s takes no value", name);
-		o->strict = true;
+		if (KEY("strict"))
+			o->strict = true;
+		else
+			o->no_packs = true;
 		return 0;
 	}
 	if (!KEY("store") && !KEY("cache") && !KEY("cache_size") && !KEY("fetch_timeout") &&
 	    !KEY("fetch_retries") && !KEY("pruned") && !KEY("trace") && !KEY("workset") &&
-	    !KEY("prefetch") && !KEY("prefetch_jobs"))
+	    !KEY("prefetch") && !KEY("prefetch_jobs") && !KEY("speculate") &&
+	    !KEY("http_version") && !KEY("cacert"))
 		return -ENOENT;
 	if (!value || !*value)
 		return cfs_err_set(err, EINVAL, "%s wants a value", name);
@@ -109,6 +114,22 @@ errint_t cfs_fs_opts_set(struct cfs_fs_opts *o, const char *name, const char *va
 		o->workset = value;
 	} else if (KEY("prefetch")) {
 		o->prefetch = value;
+	} else if (KEY("speculate")) {
+		if (cfs_parse_size(value, &o->speculate) < 0 || o->speculate > (64ull << 20))
+			return cfs_err_set(err, EINVAL, "%s wants a size from 0 to 64M like 256K, "
+					   "not '%s'", name, value);
+	} else if (KEY("http_version")) {
+		if (strcmp(value, "1.1") == 0)
+			o->http_version = 11;
+		else if (strcmp(value, "2") == 0)
+			o->http_version = 2;
+		else if (strcmp(value, "auto") == 0)
+			o->http_version = 0;
+		else
+			return cfs_err_set(err, EINVAL, "%s wants 1.1, 2 or auto, not '%s'", name,
+					   value);
+	} else if (KEY("cacert")) {
+		o->cacert = value;
 	} else if (KEY("prefetch_jobs")) {
 		if (!parse_uint(value, 1, 64, &o->prefetch_jobs))
 			return cfs_err_set(err, EINVAL, "%s wants a number from 1 to 64, not '%s'",

@@ -18,9 +18,12 @@
 #include "workset.h"
 
 #define MAX_TRACE_LINE (64u << 10)
+/* Prefetch order is kept across windows of this many objects (start_engine). */
+#define PREFETCH_WINDOW 64
 
 struct cfs_prefetch {
 	struct cfs_fs *fs;
+	char *files[2];  /* the trace or working set, and the working set */
 	uint32_t *inos; /* files, one per distinct object, in order */
 	size_t n, alloc;
 	atomic_size_t next;
@@ -170,6 +173,8 @@ errint_t cfs_prefetch_load(struct cfs_fs *fs, const char *file, const char *ws,
 		return r;
 	}
 	dedupe(p);
+	p->files[0] = file ? cfs_xstrdup(file) : NULL;
+	p->files[1] = ws ? cfs_xstrdup(ws) : NULL;
 	*out = p;
 	return 0;
 }
@@ -200,12 +205,136 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/* Order of items within a window: by place in the packs. */
+static int cmp_place(const void *a, const void *b)
+{
+	const struct cfs_fetch_item *x = a, *y = b;
+
+	if (x->pack != y->pack)
+		return x->pack < y->pack ? -1 : 1;
+	return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+/* Items for the objects of inos [from, p->n) not marked done, with their index packs. */
+static size_t index_items(struct cfs_prefetch *p, const uint8_t *done, struct cfs_fetch_item *items)
+{
+	const struct cfs_tree *t = &p->fs->tree;
+	size_t n = 0, window = 0;
+
+	for (size_t i = 0; i < p->n; i++) {
+		const struct cfs_inode *node = &t->nodes[p->inos[i]];
+		const struct cfs_pack_entry *e;
+		struct cfs_fetch_item *it;
+
+		if (done && done[i])
+			continue;
+		it = &items[n++];
+		*it = (struct cfs_fetch_item){ .digest = t->digests[node->data], .size = node->size };
+		if ((e = cfs_packmap_find(&p->fs->packs, it->digest))) {
+			it->pack = e->pack;
+			it->offset = e->offset;
+			it->csize = e->csize;
+		}
+		/* First-access order in the large, pack order within 64 objects:
+		 * neighbours a program opens close together go in one range. */
+		if (n - window == PREFETCH_WINDOW) {
+			qsort(items + window, n - window, sizeof(*items), cmp_place);
+			window = n;
+		}
+	}
+	qsort(items + window, n - window, sizeof(*items), cmp_place);
+	return n;
+}
+
+/* Indices into p->inos, by digest (qsort_r context: the prefetch). */
+static int cmp_by_digest(const void *a, const void *b, void *ctx)
+{
+	const struct cfs_prefetch *p = ctx;
+	const struct cfs_tree *t = &p->fs->tree;
+	const uint32_t *x = a, *y = b;
+
+	return memcmp(t->digests[t->nodes[p->inos[*x]].data],
+		      t->digests[t->nodes[p->inos[*y]].data], CFS_SHA256_LEN);
+}
+
+/* The index in p->inos of the file with digest, by binary search of by, or -1. */
+static ssize_t find_digest(const struct cfs_prefetch *p, const uint32_t *by, const uint8_t *digest)
+{
+	const struct cfs_tree *t = &p->fs->tree;
+	size_t lo = 0, hi = p->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (memcmp(t->digests[t->nodes[p->inos[by[mid]]].data], digest, CFS_SHA256_LEN) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == p->n ||
+	    memcmp(t->digests[t->nodes[p->inos[by[lo]]].data], digest, CFS_SHA256_LEN) != 0)
+		return -1;
+	return by[lo];
+}
+
+/*
+ * Hands the objects to the fetch engine: first the working set's own pack
+ * (`condafs pack`), streamed in its order, then what it lacks, by index
+ * pack.  Pack entries that are not files of this prefetch are left out.
+ */
+static void start_engine(struct cfs_fs *fs, struct cfs_prefetch *p)
+{
+	const struct cfs_tree *t = &fs->tree;
+	size_t alloc = p->n ? p->n : 1, first = 0, count = 0, n = 0;
+	struct cfs_fetch_item *items = cfs_xcalloc(alloc, sizeof(*items));
+	uint8_t *done = cfs_xcalloc(alloc, 1);
+	uint32_t *by = cfs_xcalloc(alloc, sizeof(*by));
+	struct cfs_err err;
+
+	for (int i = 0; i < 2 && !count; i++)
+		if (p->files[i] && cfs_packmap_add_workset(&fs->packs, t, p->files[i], &first,
+							   &count, &err) < 0) {
+			/* A trace is not JSON as a whole: it has no pack. */
+			if (!strstr(err.msg, "end of file expected"))
+				cfs_warn("--prefetch: %s; prefetching without its pack", err.msg);
+			count = 0;
+		}
+	for (size_t i = 0; i < p->n; i++)
+		by[i] = (uint32_t)i;
+	qsort_r(by, p->n, sizeof(*by), cmp_by_digest, p);
+	for (size_t k = 0; k < count; k++) {
+		const struct cfs_pack_entry *e = &fs->packs.entries[first + k];
+		ssize_t i = find_digest(p, by, e->digest);
+		const struct cfs_inode *node;
+
+		if (i < 0 || done[i])
+			continue;
+		node = &t->nodes[p->inos[i]];
+		done[i] = 1;
+		items[n++] = (struct cfs_fetch_item){
+			.digest = t->digests[node->data], .size = node->size,
+			.pack = e->pack, .offset = e->offset, .csize = e->csize,
+		};
+	}
+	if (count)
+		cfs_info("prefetch: %zu objects from the working set's pack, %zu by index pack",
+			 n, p->n - n);
+	n += index_items(p, done, items + n);
+	cfs_fetcher_prefetch(fs->fetcher, items, n);
+	free(by);
+	free(done);
+	free(items);
+}
+
 void cfs_prefetch_start(struct cfs_fs *fs, struct cfs_prefetch *p, unsigned jobs)
 {
 	sigset_t all, old;
 
 	if (!p || !p->n || p->threads)
 		return;
+	if (fs->fetcher) {
+		start_engine(fs, p);
+		return;
+	}
 	if (jobs > p->n)
 		jobs = (unsigned)p->n;
 	p->threads = cfs_xcalloc(jobs ? jobs : 1, sizeof(*p->threads));
@@ -233,5 +362,7 @@ void cfs_prefetch_free(struct cfs_prefetch *p)
 		pthread_join(p->threads[i], NULL);
 	free(p->threads);
 	free(p->inos);
+	free(p->files[0]);
+	free(p->files[1]);
 	free(p);
 }

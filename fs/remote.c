@@ -415,3 +415,23 @@ errint_t cfs_remote_fetch(struct cfs_remote *rm, const uint8_t digest[CFS_SHA256
 		cfs_err_prefix(err, "%s", where);
 	return r;
 }
+
+const char *cfs_remote_url(const struct cfs_remote *r)
+{
+	return r->dirfd < 0 ? r->base : NULL;
+}
+
+const struct cfs_s3 *cfs_remote_s3(const struct cfs_remote *r)
+{
+	return r->s3;
+}
+
+unsigned cfs_remote_timeout(const struct cfs_remote *r)
+{
+	return r->timeout_s;
+}
+
+unsigned cfs_remote_retries(const struct cfs_remote *r)
+{
+	return r->retries;
+}

@@ -74,6 +74,14 @@ char *cfs_stats_json(struct cfs_fs *fs)
 	json_object_set_new(o, "prefetch_done", U(s->prefetch_done));
 	json_object_set_new(o, "prefetched", U(s->prefetched));
 	json_object_set_new(o, "prefetch_errors", U(s->prefetch_errors));
+	json_object_set_new(o, "http_requests", U(s->requests));
+	json_object_set_new(o, "range_requests", U(s->range_requests));
+	json_object_set_new(o, "http2_requests", U(s->http2_requests));
+	json_object_set_new(o, "pack_objects", U(s->pack_objects));
+	json_object_set_new(o, "speculated", U(s->speculated));
+	json_object_set_new(o, "fallbacks", U(s->fallbacks));
+	json_object_set_new(o, "packs", json_integer((json_int_t)(fs->packs.n_packs ?
+								 fs->packs.n_packs - 1 : 0)));
 	json_object_set_new(o, "fetch_p50_us", json_integer((json_int_t)cfs_stats_quantile(s, 0.50)));
 	json_object_set_new(o, "fetch_p99_us", json_integer((json_int_t)cfs_stats_quantile(s, 0.99)));
 	text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);

@@ -277,6 +277,14 @@ int cmd_stats(int argc, char **argv)
 			       json_integer_value(json_object_get(o, "prefetched")),
 			       json_integer_value(json_object_get(o, "prefetch_errors")));
 		}
+		if (json_integer_value(json_object_get(o, "http_requests"))) {
+			row_count(o, "HTTP requests", "http_requests");
+			row_count(o, "  pack ranges", "range_requests");
+			row_count(o, "  over HTTP/2", "http2_requests");
+			row_count(o, "objects in ranges", "pack_objects");
+			row_count(o, "speculated", "speculated");
+			row_count(o, "fetched alone", "fallbacks");
+		}
 		printf("%-18s %.1f ms\n", "fetch p50", json_integer_value(json_object_get(o, "fetch_p50_us")) / 1000.0);
 		printf("%-18s %.1f ms\n", "fetch p99", json_integer_value(json_object_get(o, "fetch_p99_us")) / 1000.0);
 	}

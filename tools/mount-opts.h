@@ -27,7 +27,11 @@
 	{ "workset", required_argument, NULL, CLI_MOUNT_OPT }, \
 	{ "strict", no_argument, NULL, CLI_MOUNT_OPT }, \
 	{ "prefetch", required_argument, NULL, CLI_MOUNT_OPT }, \
-	{ "prefetch-jobs", required_argument, NULL, CLI_MOUNT_OPT }
+	{ "prefetch-jobs", required_argument, NULL, CLI_MOUNT_OPT }, \
+	{ "no-packs", no_argument, NULL, CLI_MOUNT_OPT }, \
+	{ "speculate", required_argument, NULL, CLI_MOUNT_OPT }, \
+	{ "http-version", required_argument, NULL, CLI_MOUNT_OPT }, \
+	{ "cacert", required_argument, NULL, CLI_MOUNT_OPT }
 
 /*
  * Sets the long option opt (one of CLI_MOUNT_LONG_OPTS) to arg in o, which
