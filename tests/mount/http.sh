@@ -19,7 +19,9 @@ else
 fi
 start_nginx "$(realpath "$T/py/store")"
 CACHE=$T/cache
-mount_env "$IDX" /env --store "$URL/store/" --cache "$CACHE"
+# One request per object (--no-packs): the cache then holds exactly the
+# opened files' objects.  Pack ranges and speculation: packs.sh.
+mount_env "$IDX" /env --store "$URL/store/" --cache "$CACHE" --no-packs
 [[ $(stat_field /env store) == "$URL/store/" ]] || fail "the mount does not use the HTTP store"
 
 if [[ -n $PY ]] && command -v strace >/dev/null; then

@@ -245,7 +245,9 @@ cache_objects() {
 # start_nginx ROOT [PORT]: serves ROOT on 127.0.0.1 (a new port unless
 # given); sets PORT and URL.  Locations: /store/ is ROOT; /flaky/ is ROOT
 # too, unless $T/flag-500 exists (answers 500), $T/flag-corrupt (serves
-# $T/corrupt/ instead) or $T/flag-stall (sends one byte a second).  The
+# $T/corrupt/ instead) or $T/flag-stall (sends one byte a second).
+# /norange/ is ROOT served without Range support (200, whole files);
+# /fault/ is $T/fault/.  The
 # access log records each request's connection number.
 start_nginx() {
 	local root=$1 nginx=${NGINX:-/usr/sbin/nginx} i
@@ -280,6 +282,8 @@ http {
 		}
 		location /corrupt/ { alias $T/corrupt/; }
 		location /slow/ { alias $root/; limit_rate 1; }
+		location /norange/ { alias $root/; max_ranges 0; }
+		location /fault/ { alias $T/fault/; }
 	}
 }
 NGX

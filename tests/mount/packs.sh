@@ -1,0 +1,201 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Packs over HTTP (docs/store.md, docs/mount.md "Fetching over a network"):
+# the realistic environment (or the corpus one) served by nginx on
+# 127.0.0.1, mounted with pack ranges and without.
+#  1. The tree and every byte are the index's either way; with packs, fewer
+#     requests than objects, and ranges of packs among them.
+#  2. One corrupt byte in a pack: that object is fetched alone, served right.
+#  3. A pack missing on the server: its objects are fetched one by one.
+#  4. A server that ignores Range (200 with the whole pack): served right.
+#  5. 16 readers while --prefetch streams every object: right bytes, done.
+#  6. A working set's own pack (condafs pack) streamed by --prefetch.
+# Usage: packs.sh path/to/condafs [build-dir]
+source "$(dirname "$0")/lib.sh"
+enter_ns "$@"
+
+if pyenv_index "$T/py"; then
+	PY=1
+else
+	corpus_index "$T/py"
+	PY=
+fi
+IDX=$T/py/env.cfs
+STORE=$(realpath "$T/py/store")
+npacks=$(python3 -c 'import sqlite3, sys
+print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM packs").fetchone()[0])' "$IDX")
+[[ $npacks -gt 0 ]] || fail "the index has no packs"
+"$CONDAFS" ls -R --json "$IDX" >"$T/ls.json" || fail "condafs ls failed"
+
+# The fault store: the same objects, copies of the packs to break.
+mkdir -p "$T/fault"
+ln -s "$STORE/objects" "$T/fault/objects"
+cp -r "$STORE/packs" "$STORE/condafs-store.json" "$T/fault/"
+start_nginx "$STORE"
+
+# place.py: "<path> <digest> <pack name> <offset> <csize> <next path>" for
+# files whose object sits in a pack with a next entry that is another
+# file's (a neighbour an open brings along), one per pack, small ones first.
+python3 - "$IDX" "$T/ls.json" >"$T/places" <<'EOF'
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+path_of = {}
+for e in map(json.loads, open(sys.argv[2])):
+    if e["type"] == "file" and e["size"] > 0 and not e["pruned"]:
+        path_of.setdefault(e["digest"], e["path"])
+rows = db.execute("SELECT lower(hex(o.digest)), p.name, o.pack_offset, o.csize, p.id"
+                  " FROM objects o JOIN packs p ON p.id = o.pack ORDER BY p.id, o.pack_offset").fetchall()
+seen = set()
+out = []
+for (d, name, off, csize, pid), nxt in zip(rows, rows[1:]):
+    if pid in seen or nxt[4] != pid or d not in path_of or nxt[0] not in path_of:
+        continue
+    if not (1000 <= csize <= 20000):
+        continue
+    seen.add(pid)
+    out.append((csize, path_of[d], d, name, off, csize, path_of[nxt[0]]))
+for r in sorted(out)[:3]:
+    print(*r[1:])
+EOF
+[[ $(wc -l <"$T/places") -ge 2 ]] || fail "no two packs with small neighbouring files"
+read -r F FD FPACK FOFF FCSIZE FNEXT < <(sed -n 1p "$T/places")
+read -r G GD GPACK GOFF GCSIZE GNEXT < <(sed -n 2p "$T/places")
+
+# prefetch_finished MOUNTPOINT: waits (bounded) until the prefetch is done.
+prefetch_finished() {
+	local i total
+	total=$(stat_field "$1" prefetch_objects)
+	for i in $(seq 1200); do
+		[[ $(stat_field "$1" prefetch_done) == "$total" ]] && return 0
+		sleep 0.1
+	done
+	fail "the prefetch did not finish: $(stat_field "$1" prefetch_done) of $total"
+}
+
+# cat_ok MOUNTPOINT PATH...: each file reads as `condafs cat` says.
+cat_ok() {
+	local mp=$1 p
+	shift
+	for p; do
+		cmp "$mp/$p" <("$CONDAFS" cat "$IDX" "$p") || fail "$p read through the mount differs"
+	done
+}
+
+# 1. With and without packs: the same tree, every byte the index's.
+for mode in packs nopacks; do
+	args=()
+	[[ $mode == nopacks ]] && args=(--no-packs)
+	mount_env "$IDX" /env --store "$URL/store/" --cache "$T/cache-$mode" "${args[@]}"
+	if [[ -n $PY ]]; then
+		/env/bin/python3 -c 'import json, sqlite3, ssl, email.mime.text, flask' ||
+			fail "$mode: python3 failed on the mount"
+		/env/bin/flask --version >"$T/out" 2>&1 || { cat "$T/out"; fail "$mode: flask --version failed"; }
+	fi
+	reqs=$(stat_field /env http_requests)
+	fetched=$(stat_field /env objects_fetched)
+	ranges=$(stat_field /env range_requests)
+	log "$mode: start-up: $fetched objects in $reqs requests ($ranges ranges of packs)"
+	python3 "$HERE/check-tree.py" "$CONDAFS" "$IDX" /env --cat 20 || fail "$mode: the tree differs"
+	check_cache "$T/cache-$mode"
+	[[ $(stat_field /env fetch_errors) == 0 ]] || fail "$mode: fetch errors"
+	[[ $(stat_field /env fallbacks) == 0 ]] || fail "$mode: objects fetched alone on a healthy store"
+	reqs=$(stat_field /env http_requests)
+	fetched=$(stat_field /env objects_fetched)
+	ranges=$(stat_field /env range_requests)
+	if [[ $mode == packs ]]; then
+		[[ $ranges -gt 0 && $(stat_field /env pack_objects) -gt 0 ]] ||
+			fail "packs: no object came in a range of a pack"
+		[[ $reqs -lt $fetched ]] || fail "packs: $reqs requests for $fetched objects"
+		[[ $(stat_field /env speculated) -gt 0 ]] || fail "packs: no neighbour came along"
+	else
+		[[ $ranges == 0 && $reqs == "$fetched" ]] ||
+			fail "--no-packs: $reqs requests ($ranges ranges) for $fetched objects"
+	fi
+	log "$mode: whole tree: $fetched objects in $reqs requests ($ranges ranges of packs)"
+	umount_env /env
+done
+[[ $(cache_objects "$T/cache-packs") == $(cache_objects "$T/cache-nopacks") ]] ||
+	fail "the caches with and without packs hold different objects"
+
+# 2. One corrupt byte in F's object inside its pack.
+python3 - "$T/fault/$FPACK" $((FOFF + FCSIZE / 2)) <<'EOF'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0xFF]))
+EOF
+mount_env "$IDX" /env --store "$URL/fault/" --cache "$T/cache-corrupt"
+cat_ok /env "$F" "$FNEXT"
+[[ $(stat_field /env fallbacks) -ge 1 ]] || fail "corrupt pack: no object was fetched alone"
+[[ $(stat_field /env fetch_errors) == 0 ]] || fail "corrupt pack: fetch errors"
+grep -q " 200 /fault/objects/${FD:0:2}/$FD.zst" "$T/access.log" ||
+	fail "corrupt pack: $F's object was not fetched alone"
+log "a corrupt byte in $FPACK: $F fetched alone and served right, its neighbour too"
+
+# 3. G's pack missing on the server.
+rm "$T/fault/$GPACK"
+cat_ok /env "$G" "$GNEXT"
+grep -q " 404 /fault/$GPACK" "$T/access.log" || fail "missing pack: no 404 for $GPACK"
+grep -q " 200 /fault/objects/${GD:0:2}/$GD.zst" "$T/access.log" ||
+	fail "missing pack: $G's object was not fetched alone"
+grep -q "one by one" "$T/daemon.log" || fail "missing pack: not logged"
+[[ $(stat_field /env fetch_errors) == 0 ]] || fail "missing pack: fetch errors"
+log "a missing pack: its objects fetched one by one"
+umount_env /env
+
+# 4. A server that ignores Range: 200 and the whole pack.
+mount_env "$IDX" /env --store "$URL/norange/" --cache "$T/cache-norange"
+cat_ok /env "$F" "$FNEXT" "$G" "$GNEXT"
+grep -q " 200 /norange/packs/" "$T/access.log" || fail "norange: no whole-pack answer seen"
+! grep -q " 206 /norange/" "$T/access.log" || fail "norange: nginx answered a range"
+[[ $(stat_field /env fallbacks) == 0 && $(stat_field /env fetch_errors) == 0 ]] ||
+	fail "norange: fallbacks or errors"
+[[ $(stat_field /env pack_objects) -ge 4 ]] || fail "norange: the neighbours did not come from the packs"
+log "a server that ignores Range: objects read from whole packs"
+umount_env /env
+
+# 5. 16 readers while --prefetch streams every object (a trace opening all).
+python3 - "$T/ls.json" >"$T/all.trace" <<'EOF'
+import json, sys
+print(json.dumps({"condafs_trace": 1, "index": "", "prefix": "/env", "lock_sha256": "", "started": 0}))
+for e in map(json.loads, open(sys.argv[1])):
+    if e["type"] == "file" and not e["pruned"]:
+        print(json.dumps({"t": 0, "op": "open", "path": e["path"], "type": "file", "pid": 1, "comm": "x"}))
+EOF
+mount_env "$IDX" /env --store "$URL/store/" --cache "$T/cache-prefetch" --prefetch "$T/all.trace"
+pids=()
+for i in $(seq 16); do
+	python3 "$HERE/reader.py" /env "$T/ls.json" "$i" --all >"$T/r$i.out" 2>&1 &
+	pids+=($!)
+done
+for i in "${!pids[@]}"; do
+	wait "${pids[$i]}" || { cat "$T/r$((i + 1)).out"; fail "reader $((i + 1)) failed"; }
+done
+prefetch_finished /env
+total=$(stat_field /env prefetch_objects)
+[[ $(stat_field /env fetch_errors) == 0 && $(stat_field /env prefetch_errors) == 0 ]] ||
+	fail "prefetch with readers: errors"
+log "16 readers during a prefetch of $total objects: every byte right;" \
+	"$(stat_field /env http_requests) requests, $(stat_field /env range_requests) ranges"
+umount_env /env
+
+# 6. A working set's own pack, streamed in first-access order.
+if [[ -n $PY ]]; then
+	"$CONDAFS" run "$IDX" --store "$STORE" --cache "$T/cache-run" --trace "$T/app.trace" -- \
+		/env/bin/python3 -c 'import json, sqlite3, flask' || fail "condafs run failed"
+	"$CONDAFS" workset "$T/app.trace" --index "$IDX" -o "$T/app.ws" -q || fail "condafs workset failed"
+	"$CONDAFS" pack "$IDX" --workset "$T/app.ws" --trace "$T/app.trace" --store "$STORE" ||
+		fail "condafs pack failed"
+	wspack=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["pack"]["name"])' "$T/app.ws")
+	mount_env "$IDX" /env --store "$URL/store/" --cache "$T/cache-ws" --prefetch "$T/app.ws"
+	/env/bin/python3 -c 'import json, sqlite3, flask' || fail "python3 failed during the prefetch"
+	prefetch_finished /env
+	total=$(stat_field /env prefetch_objects)
+	[[ $(stat_field /env prefetch_errors) == 0 ]] || fail "working-set pack: prefetch errors"
+	grep -q " 206 /store/$wspack" "$T/access.log" || fail "the working set's pack was not streamed"
+	grep -q "from the working set's pack" "$T/daemon.log" || fail "the prefetch did not use its pack"
+	python3 "$HERE/check-tree.py" "$CONDAFS" "$IDX" /env --cat 5 || fail "working-set pack: the tree differs"
+	log "a working set's pack ($wspack): $total objects prefetched," \
+		"$(stat_field /env range_requests) ranges"
+	umount_env /env
+fi
+log "ok"
