@@ -122,8 +122,11 @@ static errint_t fs_setup(struct cfs_fs *fs, const struct cfs_fs_opts *o, struct 
 		struct cfs_fetcher_opts fo = {
 			.packs = !o->no_packs,
 			.speculate = o->speculate,
+			/* HTTP/2 over http:// is prior knowledge: nothing to negotiate. */
 			.http_version = o->http_version == 11 ? CURL_HTTP_VERSION_1_1
-					: o->http_version == 2 ? CURL_HTTP_VERSION_2_0 : 0,
+					: o->http_version != 2 ? 0
+					: strncmp(fs->store_url, "http://", 7) == 0
+					? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_2TLS,
 			.cacert = o->cacert,
 		};
 		if (!o->no_packs && (r = cfs_packmap_load(&fs->packs, o->index, err)) < 0)

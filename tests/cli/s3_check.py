@@ -314,8 +314,30 @@ def mount_checks(work, cfs, moto_log, env):
         st = json.loads(condafs("stats", "--json", mp).stdout)
         check(st["fetch_errors"] == 0 and st["objects_fetched"] >= 10,
               f"fetched {st['objects_fetched']} objects from S3, no errors")
+        # The index has packs, and push copied them: ranged GETs, signed.
+        check(st["range_requests"] > 0 and st["pack_objects"] > 0 and
+              st["http_requests"] < st["objects_fetched"] and st["fallbacks"] == 0,
+              f"packs over S3: {st['objects_fetched']} objects in {st['http_requests']} "
+              f"requests, {st['range_requests']} of them ranged GETs of packs")
         r = condafs("umount", mp)
         check(r.returncode == 0, "umount")
+
+        # The same tree and bytes with every object fetched alone.
+        r = condafs("mount", cfs, mp, "--store", STORE_URL, "--no-packs", "--cache",
+                    os.path.join(work, "cache-nopacks"), "--log-file",
+                    os.path.join(work, "d-nopacks.log"), env=env)
+        if check(r.returncode == 0 and is_mounted(mp), "mount --no-packs"):
+            same_tree = regular_files(mp) == files
+            same = 0
+            for rel in files:
+                with open(os.path.join(mp, rel), "rb") as f:
+                    same += f.read() == content[rel]
+            st = json.loads(condafs("stats", "--json", mp).stdout)
+            check(same_tree and same == len(files) and st["range_requests"] == 0 and
+                  st["http_requests"] == st["objects_fetched"],
+                  f"--no-packs: the same {same} files, one GET per object")
+            r = condafs("umount", mp)
+            check(r.returncode == 0, "umount")
 
         # A wrong secret: the open fails, the daemon keeps serving.
         log = os.path.join(work, "d2.log")
