@@ -101,22 +101,49 @@ static errint_t append_object(const char *dir, int out, const struct cfs_pack_en
 	return 0;
 }
 
+bool cfs_pack_name_valid(const char *name)
+{
+	if (strlen(name) != CFS_PACK_RELPATH_LEN - 1 || strncmp(name, "packs/", 6) != 0 ||
+	    strcmp(name + 6 + 64, ".pack") != 0)
+		return false;
+	for (size_t i = 6; i < 6 + 64; i++)
+		if (!strchr("0123456789abcdef", name[i]) || !name[i])
+			return false;
+	return true;
+}
+
+/* 1 if the store has pack name with size bytes, else 0 with t open, or -errno. */
+static errint_t pack_begin(struct cfs_store *s, const char *name, uint64_t size,
+			   struct cfs_tmpfile *t, char **final)
+{
+	const char *dir = cfs_store_dir(s);
+	cleanup_free char *packs = cfs_xasprintf("%s/packs", dir);
+	cleanup_free char *tmpdir = cfs_xasprintf("%s/tmp", dir);
+	struct stat st;
+	int r;
+
+	*final = cfs_xasprintf("%s/%s", dir, name);
+	if (stat(*final, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size)
+		return 1;
+	if ((r = cfs_mkdir_p(packs, 0755)) < 0 || (r = cfs_mkdir_p(tmpdir, 0755)) < 0 ||
+	    (r = cfs_tmpfile_open(t, tmpdir, "pack")) < 0)
+		return r;
+	return 0;
+}
+
 errint_t cfs_store_write_pack(struct cfs_store *s, const struct cfs_pack *p, bool *written,
 			      struct cfs_err *err)
 {
 	const char *dir = cfs_store_dir(s);
-	cleanup_free char *final = cfs_xasprintf("%s/%s", dir, p->name);
-	cleanup_free char *packs = cfs_xasprintf("%s/packs", dir);
-	cleanup_free char *tmpdir = cfs_xasprintf("%s/tmp", dir);
+	cleanup_free char *final = NULL;
 	struct cfs_tmpfile t = { .fd = -1 };
-	struct stat st;
 	int r;
 
 	*written = false;
-	if (stat(final, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == p->size)
+	r = pack_begin(s, p->name, p->size, &t, &final);
+	if (r > 0)
 		return 0;
-	if ((r = cfs_mkdir_p(packs, 0755)) < 0 || (r = cfs_mkdir_p(tmpdir, 0755)) < 0 ||
-	    (r = cfs_tmpfile_open(&t, tmpdir, "pack")) < 0)
+	if (r < 0)
 		return cfs_err_set(err, -r, "%s: cannot write a pack: %s", dir, strerror(-r));
 	for (size_t i = 0; i < p->n; i++) {
 		r = append_object(dir, t.fd, &p->entries[i], err);
@@ -131,6 +158,30 @@ errint_t cfs_store_write_pack(struct cfs_store *s, const struct cfs_pack *p, boo
 		return cfs_err_set(err, -r, "%s: %s", final, strerror(-r));
 	*written = true;
 	return 0;
+}
+
+errint_t cfs_store_put_pack(struct cfs_store *s, int fd, const char *name, uint64_t size,
+			    bool *written)
+{
+	cleanup_free char *final = NULL;
+	struct cfs_tmpfile t = { .fd = -1 };
+	int r;
+
+	*written = false;
+	if (!cfs_pack_name_valid(name))
+		return -EINVAL;
+	r = pack_begin(s, name, size, &t, &final);
+	if (r > 0)
+		return 0;
+	if (r == 0)
+		r = copy_fd(fd, t.fd, size);
+	if (r < 0) {
+		cfs_tmpfile_abort(&t);
+		return r;
+	}
+	r = cfs_tmpfile_commit(&t, final, false);
+	*written = r == 0;
+	return r;
 }
 
 /* ---- digest sets */

@@ -57,6 +57,17 @@ static inline void cfs_pack_init(struct cfs_pack *p)
 errint_t cfs_store_write_pack(struct cfs_store *s, const struct cfs_pack *p, bool *written,
 			      struct cfs_err *err);
 
+/* True if name is "packs/<64 lowercase hex>.pack". */
+bool cfs_pack_name_valid(const char *name);
+
+/*
+ * Copies a pack of size bytes, read from fd's position, into store s as
+ * name (cfs_pack_name_valid), unless a file of that size is there
+ * (*written = false).  Durable after cfs_store_sync().
+ */
+errint_t cfs_store_put_pack(struct cfs_store *s, int fd, const char *name, uint64_t size,
+			    bool *written);
+
 /* A set of object digests (open addressing).  Release with _release. */
 struct cfs_digest_set {
 	uint8_t (*slots)[CFS_SHA256_LEN + 1]; /* last byte: slot used */
