@@ -183,6 +183,7 @@ errint_t cfs_workset_pack(struct cfs_db *db, const struct cfs_ws_pack_opts *o,
 {
 	struct ws_packer k = { .db = db };
 	struct cfs_workset *ws = NULL;
+	cleanup_free char *prefix = NULL;
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -190,7 +191,10 @@ errint_t cfs_workset_pack(struct cfs_db *db, const struct cfs_ws_pack_opts *o,
 	if (r < 0)
 		return r;
 	k.ws = ws;
-	if (sqlite3_prepare_v2(cfs_db_handle(db), "SELECT csize FROM objects WHERE digest = ?", -1,
+	if (cfs_db_get_meta(db, "prefix", &prefix) < 0 || strcmp(prefix, ws->prefix) != 0)
+		r = cfs_err_set(err, EINVAL, "%s: working set for prefix %s, but %s is for %s",
+				o->workset, ws->prefix, cfs_db_path(db), prefix ? prefix : "?");
+	if (r == 0 && sqlite3_prepare_v2(cfs_db_handle(db), "SELECT csize FROM objects WHERE digest = ?", -1,
 			       &k.csize, NULL) != SQLITE_OK)
 		r = cfs_err_set(err, EIO, "%s: %s", cfs_db_path(db),
 				sqlite3_errmsg(cfs_db_handle(db)));
