@@ -10,7 +10,8 @@ struct cfs_db {
 	sqlite3 *h;
 	char *path;
 	bool writing;
-	sqlite3_stmt *ins_meta, *ins_pkg, *ins_node, *ins_obj, *ins_rule;
+	int version;
+	sqlite3_stmt *ins_meta, *ins_pkg, *ins_node, *ins_obj, *ins_rule, *ins_pack, *set_pack;
 	sqlite3_stmt *get_node, *lookup;
 };
 
@@ -59,10 +60,18 @@ static const char schema_sql[] =
 	"  text TEXT NOT NULL,\n"
 	"  keep INTEGER NOT NULL\n"
 	");\n"
+	"CREATE TABLE packs (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  name TEXT NOT NULL,\n"      /* packs/<hex>.pack in the store */
+	"  size INTEGER NOT NULL,\n"
+	"  package INTEGER\n"          /* packages.id whose files it holds */
+	");\n"
 	"CREATE TABLE objects (\n"
 	"  digest BLOB PRIMARY KEY,\n"
 	"  size INTEGER NOT NULL,\n"
-	"  csize INTEGER NOT NULL\n"
+	"  csize INTEGER NOT NULL,\n"
+	"  pack INTEGER,\n"            /* packs.id, or NULL */
+	"  pack_offset INTEGER\n"      /* of the csize stored bytes in the pack */
 	") WITHOUT ROWID;\n";
 
 void cfs_node_release(struct cfs_node *n)
@@ -102,6 +111,7 @@ errint_t cfs_db_create(const char *path, struct cfs_db **out, struct cfs_err *er
 
 	db->path = cfs_xstrdup(path);
 	db->writing = true;
+	db->version = CFS_INDEX_VERSION;
 	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			    SQLITE_OPEN_EXCLUSIVE, NULL) != SQLITE_OK)
 		goto fail;
@@ -117,7 +127,11 @@ errint_t cfs_db_create(const char *path, struct cfs_db **out, struct cfs_err *er
 		    &db->ins_pkg) ||
 	    prepare(db, "INSERT INTO nodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", &db->ins_node) ||
 	    prepare(db, "INSERT INTO rules VALUES (?,?,?,?)", &db->ins_rule) ||
-	    prepare(db, "INSERT OR IGNORE INTO objects VALUES (?,?,?)", &db->ins_obj))
+	    prepare(db, "INSERT OR IGNORE INTO objects (digest, size, csize) VALUES (?,?,?)",
+		    &db->ins_obj) ||
+	    prepare(db, "INSERT INTO packs VALUES (?,?,?,?)", &db->ins_pack) ||
+	    prepare(db, "UPDATE objects SET pack = ?, pack_offset = ? WHERE digest = ?",
+		    &db->set_pack))
 		goto fail;
 	snprintf(version, sizeof(version), "%d", CFS_INDEX_VERSION);
 	if (cfs_db_set_meta(db, "format", "condafs-index") ||
@@ -213,6 +227,30 @@ errint_t cfs_db_add_object(struct cfs_db *db, const uint8_t digest[CFS_SHA256_LE
 	return step_done(db, st);
 }
 
+errint_t cfs_db_add_pack(struct cfs_db *db, int64_t id, const char *name, uint64_t size,
+			 int64_t package)
+{
+	sqlite3_stmt *st = db->ins_pack;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
+	if (package)
+		sqlite3_bind_int64(st, 4, package);
+	else
+		sqlite3_bind_null(st, 4);
+	return step_done(db, st);
+}
+
+errint_t cfs_db_set_object_pack(struct cfs_db *db, const uint8_t digest[CFS_SHA256_LEN],
+				int64_t pack, uint64_t offset)
+{
+	sqlite3_stmt *st = db->set_pack;
+	sqlite3_bind_int64(st, 1, pack);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)offset);
+	sqlite3_bind_blob(st, 3, digest, CFS_SHA256_LEN, SQLITE_STATIC);
+	return step_done(db, st);
+}
+
 errint_t cfs_db_finish(struct cfs_db *db, struct cfs_err *err)
 {
 	if (sqlite3_exec(db->h,
@@ -262,12 +300,15 @@ errint_t cfs_db_open(const char *path, struct cfs_db **out, struct cfs_err *err)
 		cfs_db_close(db);
 		return cfs_err_set(err, EINVAL, "%s: not a condafs index", path);
 	}
-	if (cfs_db_get_meta(db, "format_version", &ver) < 0 || atoi(ver) != CFS_INDEX_VERSION) {
+	if (cfs_db_get_meta(db, "format_version", &ver) < 0 || atoi(ver) < CFS_INDEX_MIN_VERSION ||
+	    atoi(ver) > CFS_INDEX_VERSION) {
 		cfs_db_close(db);
 		return cfs_err_set(err, EINVAL,
-				   "%s: index format version %s is not supported (condafs reads version %d)",
-				   path, ver ? ver : "?", CFS_INDEX_VERSION);
+				   "%s: index format version %s is not supported (condafs reads "
+				   "versions %d to %d)", path, ver ? ver : "?",
+				   CFS_INDEX_MIN_VERSION, CFS_INDEX_VERSION);
 	}
+	db->version = atoi(ver);
 	if (prepare(db, "SELECT " CFS_DB_NODE_COLUMNS " FROM nodes WHERE ino = ?", &db->get_node) ||
 	    prepare(db, "SELECT " CFS_DB_NODE_COLUMNS " FROM nodes WHERE parent = ? AND name = ?",
 		    &db->lookup)) {
@@ -284,7 +325,8 @@ void cfs_db_close(struct cfs_db *db)
 	if (!db)
 		return;
 	sqlite3_stmt *stmts[] = { db->ins_meta, db->ins_pkg, db->ins_node, db->ins_obj,
-				  db->ins_rule, db->get_node, db->lookup };
+				  db->ins_rule, db->ins_pack, db->set_pack, db->get_node,
+				  db->lookup };
 	for (size_t i = 0; i < CFS_ARRAY_SIZE(stmts); i++)
 		sqlite3_finalize(stmts[i]);
 	sqlite3_close(db->h);
@@ -295,6 +337,11 @@ void cfs_db_close(struct cfs_db *db)
 const char *cfs_db_path(const struct cfs_db *db)
 {
 	return db->path;
+}
+
+int cfs_db_version(const struct cfs_db *db)
+{
+	return db->version;
 }
 
 struct sqlite3 *cfs_db_handle(struct cfs_db *db)
@@ -516,5 +563,10 @@ errint_t cfs_db_stats(struct cfs_db *db, struct cfs_db_stats *st)
 	st->objects = scalar(db, "SELECT count(*) FROM objects");
 	st->object_bytes = scalar(db, "SELECT total(size) FROM objects");
 	st->stored_bytes = scalar(db, "SELECT total(csize) FROM objects");
+	if (db->version >= 3) {
+		st->packs = scalar(db, "SELECT count(*) FROM packs");
+		st->pack_bytes = scalar(db, "SELECT total(size) FROM packs");
+		st->packed_objects = scalar(db, "SELECT count(*) FROM objects WHERE pack IS NOT NULL");
+	}
 	return 0;
 }

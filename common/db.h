@@ -15,8 +15,11 @@
  * Index format version history:
  *   1 - meta, packages, nodes, objects tables.
  *   2 - prune policies: rules table, nodes.rule and nodes.pruned (tombstones).
+ *   3 - packs: packs table, objects.pack and objects.pack_offset.
+ * Readers accept CFS_INDEX_MIN_VERSION to CFS_INDEX_VERSION.
  */
-#define CFS_INDEX_VERSION 2
+#define CFS_INDEX_VERSION 3
+#define CFS_INDEX_MIN_VERSION 2
 #define CFS_ROOT_INO 1
 
 struct cfs_db;
@@ -61,6 +64,13 @@ errint_t cfs_db_add_rule(struct cfs_db *db, int64_t id, const char *origin, cons
 			 bool keep);
 errint_t cfs_db_add_object(struct cfs_db *db, const uint8_t digest[CFS_SHA256_LEN],
 			   uint64_t size, uint64_t csize);
+/* A pack (packs/<hex>.pack in the store) of size bytes holding package's
+ * objects (0: no package); id from 1. */
+errint_t cfs_db_add_pack(struct cfs_db *db, int64_t id, const char *name, uint64_t size,
+			 int64_t package);
+/* Records that an object added before is at offset in pack id. */
+errint_t cfs_db_set_object_pack(struct cfs_db *db, const uint8_t digest[CFS_SHA256_LEN],
+				int64_t pack, uint64_t offset);
 /* Commits, builds indexes and checkpoints; the file is then complete. */
 errint_t cfs_db_finish(struct cfs_db *db, struct cfs_err *err);
 
@@ -73,6 +83,8 @@ static inline void cfs_db_closep(struct cfs_db **db)
 }
 #define cleanup_db __attribute__((cleanup(cfs_db_closep)))
 const char *cfs_db_path(const struct cfs_db *db);
+/* The index's format version (CFS_INDEX_MIN_VERSION to CFS_INDEX_VERSION). */
+int cfs_db_version(const struct cfs_db *db);
 
 /* Caller frees *value.  -ENOENT if the key is absent. */
 errint_t cfs_db_get_meta(struct cfs_db *db, const char *key, char **value);
@@ -104,6 +116,9 @@ struct cfs_db_stats {
 	uint64_t objects;       /* distinct contents */
 	uint64_t object_bytes;  /* their uncompressed sizes */
 	uint64_t stored_bytes;  /* their compressed sizes */
+	uint64_t packs;         /* packs the index lists (0 before version 3) */
+	uint64_t pack_bytes;    /* their sizes */
+	uint64_t packed_objects; /* objects in a pack */
 };
 errint_t cfs_db_stats(struct cfs_db *db, struct cfs_db_stats *st);
 

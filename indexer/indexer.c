@@ -16,6 +16,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "package.h"
+#include "packs.h"
 #include "policy.h"
 #include "store.h"
 #include "tree.h"
@@ -392,7 +393,7 @@ static errint_t build_tree(const struct cfs_index_opts *o, const struct cfs_lock
 static errint_t write_index(const struct cfs_index_opts *o, struct cfs_lock *lock,
 			    struct cfs_package *pkgs, struct cfs_store *store,
 			    const struct cfs_policy *policy, const char *tmp_path,
-			    struct cfs_err *err)
+			    struct cfs_index_packs *packs, struct cfs_err *err)
 {
 	struct cfs_tree *tree = cfs_tree_new();
 	struct cfs_db *db = NULL;
@@ -417,6 +418,8 @@ static errint_t write_index(const struct cfs_index_opts *o, struct cfs_lock *loc
 	}
 	if (r == 0)
 		r = cfs_tree_write(tree, db, err);
+	if (r == 0 && !o->no_packs)
+		r = cfs_index_write_packs(db, store, tree, pkgs, lock->n_pkgs, packs, err);
 	if (r == 0)
 		r = cfs_db_finish(db, err);
 	cfs_db_close(db);
@@ -463,7 +466,8 @@ static errint_t fetch_packages(const struct cfs_index_opts *o, const char *cache
 /* Writes the index under a temporary name, makes it and its objects durable, renames. */
 static errint_t publish_index(const struct cfs_index_opts *o, struct cfs_lock *lock,
 			      struct cfs_package *pkgs, struct cfs_store *store,
-			      const struct cfs_policy *policy, struct cfs_err *err)
+			      const struct cfs_policy *policy, struct cfs_index_packs *packs,
+			      struct cfs_err *err)
 {
 	cleanup_free char *dir_copy = cfs_xstrdup(o->out_path);
 	cleanup_free char *base_copy = cfs_xstrdup(o->out_path);
@@ -472,7 +476,7 @@ static errint_t publish_index(const struct cfs_index_opts *o, struct cfs_lock *l
 	int r;
 
 	unlink(tmp_path);
-	r = write_index(o, lock, pkgs, store, policy, tmp_path, err);
+	r = write_index(o, lock, pkgs, store, policy, tmp_path, packs, err);
 	if (r == 0 && (r = cfs_store_sync(store)) < 0)
 		cfs_err_set(err, -r, "%s: sync failed: %s", o->store_dir, strerror(-r));
 	if (r == 0 && (r = fsync_path(tmp_path)) < 0)
@@ -501,6 +505,7 @@ errint_t cfs_index_build(const struct cfs_index_opts *o, struct cfs_index_result
 						: cfs_index_default_cache();
 	struct cfs_install_opts io = { .prefix = o->prefix };
 	struct install_job job = { .iopts = &io, .progress = o->progress, .cache_dir = cache };
+	struct cfs_index_packs packs = { 0 };
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -538,8 +543,11 @@ errint_t cfs_index_build(const struct cfs_index_opts *o, struct cfs_index_result
 	if (r < 0)
 		goto out;
 	warn_link_scripts(pkgs, lock->n_pkgs);
-	r = publish_index(o, lock, pkgs, store, policy, err);
+	r = publish_index(o, lock, pkgs, store, policy, &packs, err);
 	if (r == 0) {
+		res->packs = packs.packs;
+		res->new_packs = packs.written;
+		res->pack_bytes = packs.bytes;
 		res->packages = lock->n_pkgs;
 		res->skipped = lock->n_skipped;
 		res->rules = cfs_policy_n_rules(policy);

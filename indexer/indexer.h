@@ -23,6 +23,7 @@ struct cfs_index_opts {
 	bool strict;            /* unsupported entries (pip) are errors */
 	bool allow_unverified;  /* packages without any hash are accepted */
 	bool progress;          /* progress lines on stderr */
+	bool no_packs;          /* write no packs (docs/store.md) */
 	const char *cmdline;    /* recorded in conda-meta/history */
 	/* Prune policy: in this order, later rules win.  Each item is a
 	 * policy file path, or "preset:NAME[,NAME...]". */
@@ -33,6 +34,8 @@ struct cfs_index_opts {
 struct cfs_index_result {
 	size_t packages, skipped;
 	size_t rules;
+	size_t packs, new_packs; /* listed in the index; of them, written now */
+	uint64_t pack_bytes;
 };
 
 /*

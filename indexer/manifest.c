@@ -123,11 +123,12 @@ errint_t cfs_manifest_load(const char *cache_dir, const struct cfs_install_opts 
 		ce->size = (uint64_t)json_integer_value(json_object_get(e, "size"));
 		ce->mtime = json_integer_value(json_object_get(e, "mtime"));
 		ce->mtime_nsec = (uint32_t)json_integer_value(json_object_get(e, "mtime_nsec"));
-		ce->csize = (uint64_t)json_integer_value(json_object_get(e, "csize"));
 		ce->target = t ? cfs_xstrdup(t) : NULL;
+		/* The compressed size is the store's file's (a pack copies exactly
+		 * that many bytes), whatever store the manifest was made with. */
 		if (S_ISREG(ce->mode) &&
 		    (!d || cfs_unhex(d, ce->digest, CFS_SHA256_LEN) < 0 ||
-		     !cfs_store_has(opts->store, ce->digest)))
+		     cfs_store_object_size(opts->store, ce->digest, &ce->csize) < 0))
 			r = -ENOENT;
 	}
 	s = json_object_get(root, "link_scripts");

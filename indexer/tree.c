@@ -291,3 +291,27 @@ errint_t cfs_tree_write(struct cfs_tree *t, struct cfs_db *db, struct cfs_err *e
 	}
 	return 0;
 }
+
+bool cfs_tree_served_file(struct cfs_tree *t, const char *path, int64_t pkg,
+			  const uint8_t **digest, uint64_t *csize)
+{
+	struct tnode *n = find(t, path);
+
+	if (!n || !S_ISREG(n->mode) || n->pruned || n->pkg != pkg)
+		return false;
+	*digest = n->digest;
+	*csize = n->csize;
+	return true;
+}
+
+errint_t cfs_tree_foreach_unowned(struct cfs_tree *t, cfs_tree_file_fn fn, void *ctx)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < t->n && r == 0; i++) {
+		const struct tnode *n = &t->nodes[i];
+		if (S_ISREG(n->mode) && !n->pruned && !n->pkg)
+			r = fn(ctx, n->digest, n->csize);
+	}
+	return r;
+}

@@ -45,4 +45,17 @@ void cfs_tree_set_prune(struct cfs_tree *t, cfs_prune_fn fn, void *ctx);
  */
 errint_t cfs_tree_write(struct cfs_tree *t, struct cfs_db *db, struct cfs_err *err);
 
+/*
+ * After cfs_tree_write(): true if path is a served (not pruned) regular
+ * file that package pkg installed (0: no package); *digest then points at
+ * its digest (valid while t lives) and *csize is its compressed size.
+ */
+bool cfs_tree_served_file(struct cfs_tree *t, const char *path, int64_t pkg,
+			  const uint8_t **digest, uint64_t *csize);
+
+/* After cfs_tree_write(): calls fn for each served regular file that no
+ * package installed (conda-meta/history), in path order. */
+typedef errint_t (*cfs_tree_file_fn)(void *ctx, const uint8_t *digest, uint64_t csize);
+errint_t cfs_tree_foreach_unowned(struct cfs_tree *t, cfs_tree_file_fn fn, void *ctx);
+
 #endif

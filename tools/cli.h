@@ -25,6 +25,11 @@ int cmd_run(int argc, char **argv);
 int cmd_workset(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_push(int argc, char **argv);
+int cmd_pack(int argc, char **argv);
+
+struct cfs_ws_pack_result;
+/* Prints pack's one-line summary for working set workset to stdout. */
+void cli_print_pack(const char *workset, const struct cfs_ws_pack_result *res);
 
 /* Prints "condafs: <msg>" for err and returns exit status 1. */
 int cli_fail(const struct cfs_err *err);

@@ -29,6 +29,8 @@ static const char index_help[] =
 	"      --preset NAME[,NAME] built-in prune presets (see condafs policy list)\n"
 	"      --strict             fail on lock entries condafs cannot install (pip)\n"
 	"      --allow-unverified   accept packages that have no hash in the lock\n"
+	"      --no-packs           write no packs (one file of a package's objects, for\n"
+	"                           mounts that fetch them with one request; docs/store.md)\n"
 	"  -q, --quiet              only errors\n"
 	"  -v, --verbose            more detail (twice for debug output)\n"
 	"  -h, --help               show this help\n";
@@ -47,6 +49,7 @@ int cmd_index(int argc, char **argv)
 		{ "policy", required_argument, NULL, 'L' },
 		{ "preset", required_argument, NULL, 'R' },
 		{ "allow-unverified", no_argument, NULL, 'U' },
+		{ "no-packs", no_argument, NULL, 'N' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -110,6 +113,7 @@ int cmd_index(int argc, char **argv)
 			break;
 		case 'S': o.strict = true; break;
 		case 'U': o.allow_unverified = true; break;
+		case 'N': o.no_packs = true; break;
 		case 'q': quiet++; break;
 		case 'v': verbose++; break;
 		case 'h':
@@ -159,6 +163,11 @@ int cmd_index(int argc, char **argv)
 				"(%llu objects, %s compressed) into %s\n",
 				res.packages, res.skipped, (unsigned long long)st.files, bytes,
 				(unsigned long long)st.objects, stored, o.out_path);
+			if (res.packs) {
+				cfs_format_size(res.pack_bytes, bytes, sizeof(bytes));
+				fprintf(stderr, "condafs: %zu packs (%s), %zu new\n", res.packs, bytes,
+					res.new_packs);
+			}
 			if (res.rules) {
 				cfs_format_size(st.pruned_bytes, bytes, sizeof(bytes));
 				fprintf(stderr, "condafs: %zu prune rules removed %llu files and "

@@ -53,7 +53,8 @@ static const char info_help[] =
 	"usage: condafs info ENV.cfs [--json]\n"
 	"\n"
 	"Shows what an index holds: its prefix and platform, the lock it came from,\n"
-	"its packages, and the files and bytes of the environment and of the store.\n"
+	"its packages, the files and bytes of the environment and of the store, and\n"
+	"the packs that hold its objects.\n"
 	"\n"
 	"Options:\n"
 	"      --json    machine-readable output\n"
@@ -124,6 +125,10 @@ int cmd_info(int argc, char **argv)
 		json_object_set_new(o, "objects", json_integer((json_int_t)st.objects));
 		json_object_set_new(o, "object_bytes", json_integer((json_int_t)st.object_bytes));
 		json_object_set_new(o, "stored_bytes", json_integer((json_int_t)st.stored_bytes));
+		json_object_set_new(o, "packs", json_integer((json_int_t)st.packs));
+		json_object_set_new(o, "pack_bytes", json_integer((json_int_t)st.pack_bytes));
+		json_object_set_new(o, "packed_objects", json_integer((json_int_t)st.packed_objects));
+		json_object_set_new(o, "format_version", json_integer(cfs_db_version(db)));
 		cfs_db_foreach_package(db, print_pkg, &rows);
 		json_object_set(o, "package_list", rows.list);
 		json_dumpf(o, stdout, JSON_INDENT(2));
@@ -156,6 +161,13 @@ int cmd_info(int argc, char **argv)
 		cfs_format_size(st.stored_bytes, b3, sizeof(b3));
 		printf("objects:   %llu distinct contents, %s, %s in the store (zstd)\n",
 		       (unsigned long long)st.objects, b2, b3);
+		cfs_format_size(st.pack_bytes, b1, sizeof(b1));
+		if (cfs_db_version(db) < 3)
+			printf("packs:     none (index format version %d)\n", cfs_db_version(db));
+		else
+			printf("packs:     %llu packs, %s, holding %llu objects\n",
+			       (unsigned long long)st.packs, b1,
+			       (unsigned long long)st.packed_objects);
 		printf("\n  %-28s %-14s %-20s %7s %10s\n", "PACKAGE", "VERSION", "BUILD", "FILES", "SIZE");
 		cfs_db_foreach_package(db, print_pkg, &rows);
 	}

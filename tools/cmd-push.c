@@ -3,7 +3,10 @@
  * condafs push: copies the objects an index refers to, and only those the
  * destination lacks, from a local store to a store directory or an S3
  * bucket.  Each object to copy is verified first (decompressed, its sha256
- * compared with its name), so a corrupt local store never spreads.
+ * compared with its name), so a corrupt local store never spreads.  Then
+ * the same for the packs the index lists (and a working set's pack): a
+ * pack's size is checked against the index; its entries are the objects'
+ * bytes, verified as objects.
  *
  * Jobs threads each take the next object: is it there (a stat, or an S3
  * HEAD), and if not, verify and copy it (into the store as
@@ -14,6 +17,7 @@
  */
 #include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <string.h>
@@ -26,6 +30,7 @@
 #include "db.h"
 #include "fsutil.h"
 #include "http.h"
+#include "pack.h"
 #include "s3.h"
 #include "store.h"
 
@@ -39,10 +44,10 @@
 #define LOW_SPEED_SECS 30L
 
 static const char push_help[] =
-	"usage: condafs push ENV.cfs --store DEST [--from SRC] [-j N]\n"
+	"usage: condafs push ENV.cfs --store DEST [--from SRC] [--workset WS]... [-j N]\n"
 	"\n"
-	"Copies to DEST the store objects ENV.cfs refers to that DEST does not have\n"
-	"yet, from the local store SRC.  Each object copied is verified first\n"
+	"Copies to DEST the store objects and packs ENV.cfs refers to that DEST does\n"
+	"not have yet, from the local store SRC.  Each object copied is verified first\n"
 	"(decompressed and its sha256 compared with its name).  DEST is a store\n"
 	"directory (objects are published atomically) or s3://BUCKET/PREFIX, with\n"
 	"credentials and settings from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
@@ -51,18 +56,20 @@ static const char push_help[] =
 	"Options:\n"
 	"  -s, --store DEST   where to copy: a directory or s3://BUCKET/PREFIX\n"
 	"      --from SRC     the local store to copy from (default: the index's store)\n"
+	"  -w, --workset WS   also copy the pack WS records (condafs pack); repeatable\n"
 	"  -j, --jobs N       objects checked and copied at once (default %d, at most %d)\n"
 	"  -q, --quiet        no progress or summary, only errors\n"
 	"  -h, --help         show this help\n";
 
 struct object {
 	uint8_t digest[CFS_SHA256_LEN];
-	uint64_t size;
+	uint64_t size;  /* uncompressed; a pack's: its bytes */
+	char *pack;     /* a pack's name ("packs/<hex>.pack"), NULL for an object */
 };
 
 struct push {
-	struct object *objs;
-	size_t n;
+	struct object *objs;  /* the objects, then the packs */
+	size_t n, n_objs, alloc;
 	struct cfs_store *src;
 	struct cfs_store *dest_dir; /* a directory destination, or NULL */
 	struct cfs_s3 s3;           /* an s3:// destination when s3.base is set */
@@ -70,8 +77,9 @@ struct push {
 	pthread_cond_t changed;
 	/* Under lock: */
 	size_t next, checked, missing, uploaded;
+	size_t pack_missing, pack_uploaded;
 	unsigned running;
-	uint64_t bytes;
+	uint64_t bytes, pack_bytes;
 	bool failed;
 	struct cfs_err err; /* the first failure */
 };
@@ -79,7 +87,6 @@ struct push {
 static errint_t load_objects(struct cfs_db *db, struct push *p, struct cfs_err *err)
 {
 	sqlite3_stmt *st = NULL;
-	size_t alloc = 0;
 	int rc;
 
 	if (sqlite3_prepare_v2(cfs_db_handle(db), "SELECT digest, size FROM objects ORDER BY digest",
@@ -92,7 +99,8 @@ static errint_t load_objects(struct cfs_db *db, struct push *p, struct cfs_err *
 			return cfs_err_set(err, EBADMSG, "%s: objects table: a digest is not %d bytes",
 					   cfs_db_path(db), CFS_SHA256_LEN);
 		}
-		cfs_grow(&p->objs, p->n, &alloc, sizeof(*p->objs), 1024);
+		cfs_grow(&p->objs, p->n, &p->alloc, sizeof(*p->objs), 1024);
+		memset(&p->objs[p->n], 0, sizeof(*p->objs));
 		memcpy(p->objs[p->n].digest, sqlite3_column_blob(st, 0), CFS_SHA256_LEN);
 		p->objs[p->n].size = (uint64_t)sqlite3_column_int64(st, 1);
 		p->n++;
@@ -101,7 +109,69 @@ static errint_t load_objects(struct cfs_db *db, struct push *p, struct cfs_err *
 	if (rc != SQLITE_DONE)
 		return cfs_err_set(err, EIO, "%s: %s", cfs_db_path(db),
 				   sqlite3_errmsg(cfs_db_handle(db)));
+	p->n_objs = p->n;
 	return 0;
+}
+
+/* Adds pack name of size bytes (from where, for messages) unless listed. */
+static errint_t add_pack(struct push *p, const char *where, const char *name, uint64_t size,
+			 struct cfs_err *err)
+{
+	if (!name || !cfs_pack_name_valid(name))
+		return cfs_err_set(err, EBADMSG, "%s: pack name '%s' is not packs/<64 hex>.pack",
+				   where, name ? name : "");
+	for (size_t i = p->n_objs; i < p->n; i++)
+		if (strcmp(p->objs[i].pack, name) == 0)
+			return 0;
+	cfs_grow(&p->objs, p->n, &p->alloc, sizeof(*p->objs), 1024);
+	memset(&p->objs[p->n], 0, sizeof(*p->objs));
+	p->objs[p->n].pack = cfs_xstrdup(name);
+	p->objs[p->n].size = size;
+	p->n++;
+	return 0;
+}
+
+/* The packs table (index format 3). */
+static errint_t load_packs(struct cfs_db *db, struct push *p, struct cfs_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r = 0;
+
+	if (cfs_db_version(db) < 3)
+		return 0;
+	if (sqlite3_prepare_v2(cfs_db_handle(db), "SELECT name, size FROM packs ORDER BY id", -1,
+			       &st, NULL) != SQLITE_OK)
+		return cfs_err_set(err, EIO, "%s: %s", cfs_db_path(db),
+				   sqlite3_errmsg(cfs_db_handle(db)));
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		r = add_pack(p, cfs_db_path(db), (const char *)sqlite3_column_text(st, 0),
+			     (uint64_t)sqlite3_column_int64(st, 1), err);
+	sqlite3_finalize(st);
+	if (r == 0 && rc != SQLITE_DONE)
+		r = cfs_err_set(err, EIO, "%s: %s", cfs_db_path(db),
+				sqlite3_errmsg(cfs_db_handle(db)));
+	return r;
+}
+
+/* The pack a working set records (condafs pack). */
+static errint_t load_workset_pack(struct push *p, const char *path, struct cfs_err *err)
+{
+	json_error_t je;
+	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je), *pack;
+	json_int_t size;
+	int r;
+
+	if (!root)
+		return cfs_err_set(err, EINVAL, "%s:%d: %s", path, je.line, je.text);
+	pack = json_object_get(root, "pack");
+	size = json_integer_value(json_object_get(pack, "size"));
+	if (!json_is_object(pack) || size <= 0)
+		r = cfs_err_set(err, EINVAL, "%s: no pack recorded (see condafs pack)", path);
+	else
+		r = add_pack(p, path, json_string_value(json_object_get(pack, "name")),
+			     (uint64_t)size, err);
+	json_decref(root);
+	return r;
 }
 
 /* ---- the source: verifying an object before it is copied */
@@ -327,6 +397,48 @@ static errint_t s3_marker(struct push *p, struct cfs_err *err)
 
 /* ---- the workers */
 
+/* Copies pack o unless the destination has it (of its size, in a directory). */
+static errint_t push_pack(struct push *p, CURL *h, const struct object *o, bool *missing,
+			  uint64_t *sent, struct cfs_err *err)
+{
+	cleanup_free char *url = NULL;
+	cleanup_free char *src = cfs_xasprintf("%s/%s", cfs_store_dir(p->src), o->pack);
+	cleanup_fd int fd = -1;
+	struct stat st;
+	bool present = false, written = false;
+	int r;
+
+	if (p->dest_dir) {
+		cleanup_free char *dest = cfs_xasprintf("%s/%s", cfs_store_dir(p->dest_dir),
+							 o->pack);
+		present = stat(dest, &st) == 0 && (uint64_t)st.st_size == o->size;
+	} else {
+		url = cfs_s3_object_url(&p->s3, o->pack);
+		if ((r = s3_exists(p, h, url, &present, err)) < 0)
+			return r;
+	}
+	if (present)
+		return 0;
+	*missing = true;
+	fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return cfs_err_set(err, errno, "%s: %s", src, strerror(errno));
+	if ((uint64_t)st.st_size != o->size)
+		return cfs_err_set(err, EBADMSG, "%s: %llu bytes, but the index says %llu; not "
+				   "pushed", src, (unsigned long long)st.st_size,
+				   (unsigned long long)o->size);
+	if (p->dest_dir) {
+		if ((r = cfs_store_put_pack(p->dest_dir, fd, o->pack, o->size, &written)) < 0)
+			cfs_err_set(err, -r, "%s/%s: %s", cfs_store_dir(p->dest_dir), o->pack,
+				    strerror(-r));
+	} else {
+		r = s3_put(p, h, url, fd, o->size, err);
+	}
+	if (r == 0)
+		*sent = o->size;
+	return r;
+}
+
 /* Copies object o unless the destination has it; *sent: compressed bytes copied. */
 static errint_t push_one(struct push *p, CURL *h, const struct object *o, bool *missing,
 			 uint64_t *sent, struct cfs_err *err)
@@ -339,6 +451,8 @@ static errint_t push_one(struct push *p, CURL *h, const struct object *o, bool *
 	bool present = false;
 	int r;
 
+	if (o->pack)
+		return push_pack(p, h, o, missing, sent, err);
 	cfs_object_relpath(o->digest, rel);
 	if (p->dest_dir) {
 		present = cfs_store_has(p->dest_dir, o->digest);
@@ -390,10 +504,16 @@ static void *worker(void *arg)
 		r = push_one(p, h, &p->objs[i], &missing, &sent, &err);
 		pthread_mutex_lock(&p->lock);
 		p->checked++;
-		p->missing += missing;
-		if (r == 0 && missing) {
-			p->uploaded++;
-			p->bytes += sent;
+		if (p->objs[i].pack) {
+			p->pack_missing += missing;
+			p->pack_uploaded += r == 0 && missing;
+			p->pack_bytes += r == 0 && missing ? sent : 0;
+		} else {
+			p->missing += missing;
+			if (r == 0 && missing) {
+				p->uploaded++;
+				p->bytes += sent;
+			}
 		}
 		if (r < 0 && !p->failed) {
 			p->failed = true;
@@ -468,7 +588,7 @@ static errint_t open_dest(struct push *p, const char *dest, struct cfs_err *err)
 }
 
 static int push_run(struct push *p, const char *index, const char *dest, const char *from,
-		    unsigned jobs, bool quiet)
+		    char **worksets, size_t n_worksets, unsigned jobs, bool quiet)
 {
 	cleanup_db struct cfs_db *db = NULL;
 	cleanup_free char *src_dir = NULL;
@@ -487,8 +607,12 @@ static int push_run(struct push *p, const char *index, const char *dest, const c
 				 src_dir);
 	if (cfs_store_open(src_dir, false, &p->src, &err) < 0)
 		return cli_fail(&err);
-	if (open_dest(p, dest, &err) < 0 || load_objects(db, p, &err) < 0)
+	if (open_dest(p, dest, &err) < 0 || load_objects(db, p, &err) < 0 ||
+	    load_packs(db, p, &err) < 0)
 		return cli_fail(&err);
+	for (size_t i = 0; i < n_worksets; i++)
+		if (load_workset_pack(p, worksets[i], &err) < 0)
+			return cli_fail(&err);
 	if (p->s3.base) {
 		if (cfs_curl_load(&err) < 0) {
 			cfs_err_prefix(&err, "%s", dest);
@@ -510,7 +634,12 @@ static int push_run(struct push *p, const char *index, const char *dest, const c
 	cfs_format_size(p->bytes, b, sizeof(b));
 	if (!quiet)
 		fprintf(stderr, "push: %zu of %zu objects missing, uploaded %zu (%s), %zu already "
-			"there\n", p->missing, p->n, p->uploaded, b, p->n - p->missing);
+			"there\n", p->missing, p->n_objs, p->uploaded, b, p->n_objs - p->missing);
+	cfs_format_size(p->pack_bytes, b, sizeof(b));
+	if (!quiet && p->n > p->n_objs)
+		fprintf(stderr, "push: %zu of %zu packs missing, uploaded %zu (%s), %zu already "
+			"there\n", p->pack_missing, p->n - p->n_objs, p->pack_uploaded, b,
+			p->n - p->n_objs - p->pack_missing);
 	return 0;
 }
 
@@ -520,12 +649,15 @@ int cmd_push(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "store", required_argument, NULL, 's' },
 		{ "from", required_argument, NULL, OPT_FROM },
+		{ "workset", required_argument, NULL, 'w' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *dest = NULL, *from = NULL;
+	cleanup_free char **worksets = NULL;
+	size_t n_worksets = 0;
 	struct push p;
 	unsigned jobs = DEFAULT_JOBS;
 	bool quiet = false;
@@ -533,9 +665,13 @@ int cmd_push(int argc, char **argv)
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "s:j:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:w:j:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': dest = optarg; break;
+		case 'w':
+			worksets = cfs_xrealloc(worksets, (n_worksets + 1) * sizeof(*worksets));
+			worksets[n_worksets++] = optarg;
+			break;
 		case OPT_FROM: from = optarg; break;
 		case 'j': {
 			errno = 0;
@@ -557,12 +693,14 @@ int cmd_push(int argc, char **argv)
 	memset(&p, 0, sizeof(p));
 	pthread_mutex_init(&p.lock, NULL);
 	pthread_cond_init(&p.changed, NULL);
-	r = push_run(&p, argv[optind], dest, from, jobs, quiet);
+	r = push_run(&p, argv[optind], dest, from, worksets, n_worksets, jobs, quiet);
 	pthread_mutex_destroy(&p.lock);
 	pthread_cond_destroy(&p.changed);
 	cfs_s3_release(&p.s3);
 	cfs_store_free(p.dest_dir);
 	cfs_store_free(p.src);
+	for (size_t i = 0; i < p.n; i++)
+		free(p.objs[i].pack);
 	free(p.objs);
 	return r;
 }

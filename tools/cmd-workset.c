@@ -9,9 +9,11 @@
 #include "fsutil.h"
 #include "log.h"
 #include "workset-build.h"
+#include "workset-pack.h"
 
 static const char workset_help[] =
 	"usage: condafs workset [TRACE...] -o WS [--index ENV.cfs] [--keep GLOB]... [--merge WS]...\n"
+	"                       [--pack [--store DIR]]\n"
 	"\n"
 	"Makes a working set, the paths an application uses, from traces of profiling\n"
 	"runs (condafs run --trace, condafs mount --trace). Every traced path counts\n"
@@ -31,16 +33,19 @@ static const char workset_help[] =
 	"  -m, --merge WS       add a working set, rebased on ENV.cfs: entries of packages\n"
 	"                       that changed are kept where their paths still exist;\n"
 	"                       repeatable (--index NEW.cfs --merge OLD.ws -o NEW.ws rebases)\n"
+	"  -p, --pack           then write the working set's pack, in the order the\n"
+	"                       traces opened files, and record it in WS (condafs pack)\n"
+	"  -s, --store DIR      the store directory for --pack (default: the index's)\n"
 	"      --json           print the coverage as JSON\n"
 	"  -q, --quiet          only errors\n"
 	"  -v, --verbose        more detail (paths a changed package lost)\n"
 	"  -h, --help           show this help\n";
 
 struct ws_args {
-	const char *output, *index;
+	const char *output, *index, *store;
 	char **keep, **merge;
 	size_t n_keep, n_merge;
-	bool json;
+	bool json, pack;
 };
 
 static void push(char ***v, size_t *n, char *s)
@@ -253,6 +258,26 @@ static errint_t build(struct ws_args *a, char **traces, size_t n_traces, size_t 
 	return r;
 }
 
+/* --pack: the working set just written, packed in the traces' order. */
+static errint_t pack(const struct ws_args *a, char **traces, size_t n_traces,
+		     struct cfs_err *err)
+{
+	struct cfs_ws_pack_opts o = {
+		.workset = a->output, .traces = traces, .n_traces = n_traces, .store = a->store,
+	};
+	struct cfs_ws_pack_result res;
+	struct cfs_db *db;
+	int r = cfs_db_open(a->index, &db, err);
+
+	if (r == 0) {
+		r = cfs_workset_pack(db, &o, &res, err);
+		cfs_db_close(db);
+	}
+	if (r == 0 && !a->json && cfs_log_get_level() > CFS_LOG_ERROR)
+		cli_print_pack(a->output, &res);
+	return r;
+}
+
 int cmd_workset(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -261,6 +286,8 @@ int cmd_workset(int argc, char **argv)
 		{ "keep", required_argument, NULL, 'k' },
 		{ "merge", required_argument, NULL, 'm' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "pack", no_argument, NULL, 'p' },
+		{ "store", required_argument, NULL, 's' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -273,13 +300,15 @@ int cmd_workset(int argc, char **argv)
 	struct cfs_err err;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:i:k:m:qvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:i:k:m:ps:qvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o': a.output = optarg; break;
 		case 'i': a.index = optarg; break;
 		case 'k': push(&a.keep, &a.n_keep, cfs_xstrdup(optarg)); break;
 		case 'm': push(&a.merge, &a.n_merge, optarg); break;
 		case 'J': a.json = true; break;
+		case 'p': a.pack = true; break;
+		case 's': a.store = optarg; break;
 		case 'q': quiet++; break;
 		case 'v': verbose++; break;
 		case 'h': fputs(workset_help, stdout); goto out;
@@ -294,10 +323,14 @@ int cmd_workset(int argc, char **argv)
 		status = cli_usage("workset", "expected traces, --merge WS or --keep GLOB");
 	} else if (!a.index && optind == argc) {
 		status = cli_usage("workset", "--index ENV.cfs is required without traces");
+	} else if (a.store && !a.pack) {
+		status = cli_usage("workset", "--store DIR goes with --pack");
 	} else {
 		if (!a.index && !(a.index = index = trace_index(argv[optind], &err)))
 			status = cli_fail(&err);
 		else if (build(&a, argv + optind, (size_t)(argc - optind), n_cli_keep, &err) < 0)
+			status = cli_fail(&err);
+		else if (a.pack && pack(&a, argv + optind, (size_t)(argc - optind), &err) < 0)
 			status = cli_fail(&err);
 	}
 out:

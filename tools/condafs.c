@@ -25,6 +25,7 @@ static const struct cfs_command commands[] = {
 	{ "ready", cmd_ready, "exit 0 once a live condafs mount is at a mount point" },
 	{ "run", cmd_run, "run a command with an index mounted at /env in a private mount namespace" },
 	{ "workset", cmd_workset, "make a working set from traces of profiling runs" },
+	{ "pack", cmd_pack, "write a working set's objects into one pack, in first-access order" },
 	{ "export", cmd_export, "write working sets as a directory, a tar or an OCI image" },
 	{ "push", cmd_push, "copy the store objects an index needs to a directory or an S3 bucket" },
 };

@@ -6,7 +6,8 @@
   listing), a second push uploads nothing, after 2 objects are deleted a push
   uploads exactly those 2; a wrong secret, missing credentials, a corrupt
   local object and an http:// destination each fail with one clear line;
-- push to a directory publishes the same objects and leaves no temporary file;
+- push to a directory publishes the same objects and packs and leaves no
+  temporary file;
 - in a private mount namespace, a mount with --store s3://bucket/prefix serves
   every file with `condafs cat`'s content; with a wrong secret an open fails
   with EIO, the daemon logs one line naming the path and the 403 cause (asked
@@ -161,6 +162,11 @@ def index_objects(cfs):
         return {d.hex(): size for d, size in db.execute("SELECT digest, size FROM objects")}
 
 
+def index_packs(cfs):
+    with sqlite3.connect(f"file:{cfs}?mode=ro", uri=True) as db:
+        return [name for (name,) in db.execute("SELECT name FROM packs ORDER BY id")]
+
+
 def object_key(hexd):
     return f"{PREFIX}/objects/{hexd[:2]}/{hexd}.zst"
 
@@ -172,17 +178,20 @@ def one_line(stderr):
 
 def push_checks(work, cfs, store, bucket, env):
     objs = index_objects(cfs)
-    want = {object_key(h) for h in objs} | {f"{PREFIX}/condafs-store.json"}
+    packs = index_packs(cfs)
+    want = {object_key(h) for h in objs} | {f"{PREFIX}/condafs-store.json"} | \
+        {f"{PREFIX}/{p}" for p in packs}
     n = len(objs)
-    check(n >= 20, f"the index refers to {n} objects")
+    check(n >= 20 and packs, f"the index refers to {n} objects and {len(packs)} packs")
 
     r = condafs("push", cfs, "--store", STORE_URL, "-j", 4, env=env)
     check(r.returncode == 0 and
           f"push: {n} of {n} objects missing, uploaded {n} (" in r.stderr and
-          "0 already there" in r.stderr,
-          f"first push uploads all {n} objects: {r.stderr.strip()}")
+          "0 already there" in r.stderr and
+          f"push: {len(packs)} of {len(packs)} packs missing, uploaded {len(packs)} (" in r.stderr,
+          f"first push uploads all {n} objects and {len(packs)} packs: {r.stderr.strip()}")
     got = bucket.keys()
-    check(got == want, "the bucket holds exactly the index's objects and the store marker"
+    check(got == want, "the bucket holds exactly the index's objects, packs and the store marker"
           + ("" if got == want else f": missing {sorted(want - got)[:3]}, extra "
              f"{sorted(got - want)[:3]}"))
     # An uploaded object is the local store's file, byte for byte.
@@ -195,10 +204,19 @@ def push_checks(work, cfs, store, bucket, env):
             open(os.path.join(store, "objects", h[:2], h + ".zst"), "rb") as b:
         check(r2.returncode == 0 and a.read() == b.read(),
               "an uploaded object equals the local store's file")
+    r2 = run("curl", "-sS", "-o", os.path.join(work, "fetched.pack"), "--aws-sigv4",
+             f"aws:amz:{REGION}:s3", "--user", f"{bucket.key}:{bucket.secret}",
+             "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+             f"{bucket.base}/{PREFIX}/{packs[-1]}")
+    with open(os.path.join(work, "fetched.pack"), "rb") as a, \
+            open(os.path.join(store, packs[-1]), "rb") as b:
+        check(r2.returncode == 0 and a.read() == b.read(),
+              "an uploaded pack equals the local store's file")
 
     r = condafs("push", cfs, "--store", STORE_URL, env=env)
     check(r.returncode == 0 and
-          f"push: 0 of {n} objects missing, uploaded 0 (0 B), {n} already there" in r.stderr,
+          f"push: 0 of {n} objects missing, uploaded 0 (0 B), {n} already there" in r.stderr and
+          f"push: 0 of {len(packs)} packs missing" in r.stderr,
           f"second push uploads nothing: {r.stderr.strip()}")
 
     gone = sorted(objs)[1:3]
@@ -258,12 +276,13 @@ def push_checks(work, cfs, store, bucket, env):
              for d, _, fs in os.walk(dest) for f in fs}
     wantd = {os.path.relpath(k, PREFIX) for k in want}
     check(r.returncode == 0 and f"uploaded {n} (" in r.stderr and files == wantd,
-          "push to a directory publishes exactly the objects and the marker, no temporary file"
+          "push to a directory publishes exactly the objects, the packs and the marker, no "
+          "temporary file"
           + ("" if files == wantd else f": {sorted(files ^ wantd)[:4]}"))
     ok = all(hashlib.sha256(open(os.path.join(dest, k), "rb").read()).digest() ==
              hashlib.sha256(open(os.path.join(store, k), "rb").read()).digest()
              for k in wantd)
-    check(ok, "the directory's objects equal the source's")
+    check(ok, "the directory's objects and packs equal the source's")
     r = condafs("push", cfs, "--store", dest)
     check(r.returncode == 0 and f"0 of {n} objects missing" in r.stderr,
           "a second push to the directory copies nothing")
