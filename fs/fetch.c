@@ -350,7 +350,8 @@ static struct xfer *plan_open(struct cfs_fetcher *f, struct want *w)
 		if (n->offset + n->csize - e->offset > f->o.speculate ||
 		    n->csize > SPECULATE_OBJECT_MAX)
 			break;
-		if (want_find(f, n->digest) || cached(f, n->digest)) {
+		/* Empty files are never fetched. */
+		if (!n->size || want_find(f, n->digest) || cached(f, n->digest)) {
 			if ((skipped += n->csize) > SKIP_MAX)
 				break;
 			continue;

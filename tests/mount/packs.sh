@@ -114,7 +114,7 @@ for mode in packs nopacks; do
 	log "$mode: whole tree: $fetched objects in $reqs requests ($ranges ranges of packs)"
 	umount_env /env
 done
-[[ $(cache_objects "$T/cache-packs") == $(cache_objects "$T/cache-nopacks") ]] ||
+diff <(cache_objects "$T/cache-packs") <(cache_objects "$T/cache-nopacks") >&2 ||
 	fail "the caches with and without packs hold different objects"
 
 # 2. One corrupt byte in F's object inside its pack.
@@ -186,7 +186,7 @@ if [[ -n $PY ]]; then
 	"$CONDAFS" pack "$IDX" --workset "$T/app.ws" --trace "$T/app.trace" --store "$STORE" ||
 		fail "condafs pack failed"
 	wspack=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["pack"]["name"])' "$T/app.ws")
-	mount_env "$IDX" /env --store "$URL/store/" --cache "$T/cache-ws" --prefetch "$T/app.ws"
+	mount_env "$IDX" /env --store "$URL/store/" --cache "$T/cache-ws" --prefetch "$T/app.ws" -v
 	/env/bin/python3 -c 'import json, sqlite3, flask' || fail "python3 failed during the prefetch"
 	prefetch_finished /env
 	total=$(stat_field /env prefetch_objects)
