@@ -11,39 +11,18 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "cli"))
 import nginx  # noqa: E402
+from workloads import WORKLOADS, drop_caches  # noqa: E402
 
 CONDAFS, WORK = sys.argv[1], sys.argv[2]
 RUNS = int(os.environ.get("CFS_BENCH_RUNS", "5"))
 ENV = "/env"
 INDEX = os.path.join(WORK, "env.cfs")
 STORE = os.path.realpath(os.path.join(WORK, "store"))
-MODULES = ("json sqlite3 ssl email http.client urllib.request decimal datetime re csv logging "
-           "argparse collections typing dataclasses pathlib subprocess threading asyncio "
-           "xml.etree.ElementTree zipfile tarfile hashlib base64 uuid flask jinja2 click "
-           "werkzeug pygments markupsafe idna certifi").split()
-WORKLOADS = {
-    "startup": ["/env/bin/python3", "-c", "import " + ", ".join(MODULES)],
-    "entrypoint": ["/env/bin/flask", "--version"],
-    "walk": ["sh", "-c", "find /env -printf '%s %m\\n' > /dev/null"],
-    "readall": ["sh", "-c", "find /env -type f -print0 | xargs -0 cat > /dev/null"],
-}
 
 
 def sh(*cmd, **kw):
     return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True, **kw)
-
-
-def drop_caches():
-    if os.environ.get("CFS_BENCH_KEEP_PAGE_CACHE"):
-        return False
-    try:
-        os.sync()
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("3\n")
-        return True
-    except OSError:
-        return False
 
 
 def umount_env():

@@ -15,6 +15,7 @@ pkgs=(
   # tests and benchmarks
   python3 conda-package-handling zstd bzip2 nginx bubblewrap curl
   squashfuse squashfs-tools util-linux procps strace
+  iproute2 openssl  # bench/network.sh: tc, ip; the HTTPS servers' certificates
   python3-yaml  # tests/mount/sidecar.sh parses packaging/kubernetes/*.yaml
   # OCI export checks
   skopeo umoci podman runc

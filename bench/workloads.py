@@ -1,0 +1,27 @@
+"""Workloads and helpers shared by bench/mount.py and bench/network.py."""
+import os
+
+MODULES = ("json sqlite3 ssl email http.client urllib.request decimal datetime re csv logging "
+           "argparse collections typing dataclasses pathlib subprocess threading asyncio "
+           "xml.etree.ElementTree zipfile tarfile hashlib base64 uuid flask jinja2 click "
+           "werkzeug pygments markupsafe idna certifi").split()
+WORKLOADS = {
+    "startup": ["/env/bin/python3", "-c", "import " + ", ".join(MODULES)],
+    "entrypoint": ["/env/bin/flask", "--version"],
+    "walk": ["sh", "-c", "find /env -printf '%s %m\\n' > /dev/null"],
+    "readall": ["sh", "-c", "find /env -type f -print0 | xargs -0 cat > /dev/null"],
+}
+
+
+def drop_caches():
+    """Drops the page cache (True), unless CFS_BENCH_KEEP_PAGE_CACHE is set
+    or the kernel does not let us (False)."""
+    if os.environ.get("CFS_BENCH_KEEP_PAGE_CACHE"):
+        return False
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
