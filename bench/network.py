@@ -58,12 +58,18 @@ VARIANTS = [
     # that the built condafs knows them.
     dict(name="packs", args=[], needs=["--no-packs"]),
     dict(name="nopacks", args=["--no-packs"], needs=["--no-packs"]),
-    dict(name="wspack", args=["--prefetch", "{ws}"], needs=["--prefetch", "cmd:pack"],
-         index="{work}/wspack-{workload}/env.cfs",
+    # More speculation per open: fewer round trips, more bytes.
+    dict(name="spec1m", args=["--speculate", "1M"], needs=["--speculate"]),
+    dict(name="spec4m", args=["--speculate", "4M"], needs=["--speculate"]),
+    dict(name="specpack", args=["--speculate", "pack"], needs=["--speculate"]),
+    # The working set's own pack: `condafs pack` records it in a copy of
+    # the working set, which the prefetch variant does not see.
+    dict(name="wspack", args=["--prefetch", "{work}/wspack-{workload}/app.ws"],
+         needs=["--prefetch", "cmd:pack"],
          prep=[["mkdir", "-p", "{work}/wspack-{workload}"],
-               ["cp", "{index}", "{work}/wspack-{workload}/env.cfs"],
-               ["{condafs}", "pack", "{work}/wspack-{workload}/env.cfs",
-                "--workset", "{ws}", "--trace", "{trace}"]]),
+               ["cp", "{ws}", "{work}/wspack-{workload}/app.ws"],
+               ["{condafs}", "pack", "{index}",
+                "--workset", "{work}/wspack-{workload}/app.ws", "--trace", "{trace}"]]),
     dict(name="h1", args=["--cacert", "{ca}"], store="h1", needs=["--cacert"]),
     dict(name="h2", args=["--cacert", "{ca}"], store="h2", needs=["--cacert"]),
 ]

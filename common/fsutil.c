@@ -42,6 +42,23 @@ errint_t cfs_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+errint_t cfs_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
 ssize_t cfs_pread_all(int fd, void *buf, size_t len, off_t off)
 {
 	size_t done = 0;

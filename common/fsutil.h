@@ -10,6 +10,8 @@
 /* Creates path and its missing parents (like mkdir -p). */
 errint_t cfs_mkdir_p(const char *path, mode_t mode);
 errint_t cfs_write_all(int fd, const void *buf, size_t len);
+/* pwrite(2) of all len bytes at off, through EINTR and short writes. */
+errint_t cfs_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 /* Reads up to len bytes at offset; returns bytes read or -errno. */
 ssize_t cfs_pread_all(int fd, void *buf, size_t len, off_t off);
 

@@ -122,6 +122,7 @@ static errint_t fs_setup(struct cfs_fs *fs, const struct cfs_fs_opts *o, struct 
 		struct cfs_fetcher_opts fo = {
 			.packs = !o->no_packs,
 			.speculate = o->speculate,
+			.stream_packs = o->stream_packs,
 			/* HTTP/2 over http:// is prior knowledge: nothing to negotiate. */
 			.http_version = o->http_version == 11 ? CURL_HTTP_VERSION_1_1
 					: o->http_version != 2 ? 0

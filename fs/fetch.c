@@ -33,6 +33,7 @@
 
 #include "fs-internal.h"
 #include "buf.h"
+#include "fsutil.h"
 #include "http.h"
 #include "log.h"
 #include "s3.h"
@@ -312,6 +313,7 @@ static void dequeue(struct cfs_fetcher *f, struct xfer *x)
 }
 
 static void wake(struct cfs_fetcher *f);
+static void stream_pack(struct cfs_fetcher *f, const struct cfs_pack_entry *e);
 
 /* Queues w alone at prio (a retry after delay_ms, or a fallback). */
 static void queue_alone(struct cfs_fetcher *f, struct want *w, enum cfs_fetch_prio prio,
@@ -398,19 +400,11 @@ static void bump(struct cfs_fetcher *f, struct want *w)
 static errint_t sink_write(void *ctx, const void *data, size_t len)
 {
 	struct xfer *x = ctx;
-	const char *p = data;
+	errint_t r = cfs_pwrite_all(x->tmp.fd, data, len, x->dec_off);
 
-	while (len) {
-		ssize_t n = pwrite(x->tmp.fd, p, len, (off_t)x->dec_off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
-		x->dec_off += (uint64_t)n;
-	}
-	return 0;
+	if (r == 0)
+		x->dec_off += len;
+	return r;
 }
 
 /* Starts decoding span x->cur if its object is still wanted from x. */
@@ -1010,6 +1004,11 @@ errint_t cfs_fetcher_get(struct cfs_fetcher *f, const uint8_t digest[CFS_SHA256_
 		w->waited = true;
 		w->deadline = deadline;
 		enqueue(f, plan_open(f, w));
+		if (f->o.stream_packs && f->o.packs) {
+			const struct cfs_pack_entry *e = cfs_packmap_find(&f->fs->packs, digest);
+			if (e && !atomic_load(&f->fs->packs.packs[e->pack].missing))
+				stream_pack(f, e);
+		}
 		wake(f);
 	} else {
 		w->waited = true;
@@ -1034,31 +1033,30 @@ errint_t cfs_fetcher_get(struct cfs_fetcher *f, const uint8_t digest[CFS_SHA256_
 	return r;
 }
 
-void cfs_fetcher_prefetch(struct cfs_fetcher *f, const struct cfs_fetch_item *items, size_t n)
+/*
+ * Queues items at prio (prefetch or speculation), in order, merging runs
+ * of neighbours in one pack into ranges; f->lock held.
+ */
+static void queue_items(struct cfs_fetcher *f, const struct cfs_fetch_item *items, size_t n,
+			enum cfs_fetch_prio prio)
 {
 	const struct cfs_packmap *m = &f->fs->packs;
+	bool prefetch = prio == CFS_FETCH_PREFETCH;
 	struct xfer *x = NULL;
 	uint64_t end = 0;
 
-	pthread_mutex_lock(&f->lock);
-	if (ensure_started(f) < 0) {
-		pthread_mutex_unlock(&f->lock);
-		cfs_warn("prefetch: cannot start the fetch engine");
-		return;
-	}
-	f->prefetch_total += n;
-	f->prefetch_left += n;
 	for (size_t i = 0; i < n; i++) {
 		const struct cfs_fetch_item *it = &items[i];
 		bool packed = f->o.packs && it->pack && !atomic_load(&m->packs[it->pack].missing);
 		struct want *w;
 
-		if (want_find(f, it->digest) || cached(f, it->digest)) {
-			prefetch_count(f, false, false);
+		if (!it->size || want_find(f, it->digest) || cached(f, it->digest)) {
+			if (prefetch)
+				prefetch_count(f, false, false);
 			continue;
 		}
-		w = want_new(f, it->digest, it->size, CFS_FETCH_PREFETCH);
-		w->prefetch = true;
+		w = want_new(f, it->digest, it->size, prio);
+		w->prefetch = prefetch;
 		/* Next in the same pack, not far on, and the range not too long: join. */
 		if (x && packed && x->pack == it->pack && it->offset >= end &&
 		    it->offset - end <= SKIP_MAX && it->offset + it->csize - x->start <= RANGE_MAX) {
@@ -1070,13 +1068,13 @@ void cfs_fetcher_prefetch(struct cfs_fetcher *f, const struct cfs_fetch_item *it
 		if (x)
 			enqueue(f, x);
 		if (packed) {
-			x = xfer_new(CFS_FETCH_PREFETCH, it->pack);
+			x = xfer_new(prio, it->pack);
 			x->start = it->offset;
 			xfer_add(x, w, 0, it->csize);
 			end = it->offset + it->csize;
 			x->len = it->csize;
 		} else {
-			x = xfer_new(CFS_FETCH_PREFETCH, 0);
+			x = xfer_new(prio, 0);
 			xfer_add(x, w, 0, UINT64_MAX);
 			enqueue(f, x);
 			x = NULL;
@@ -1084,6 +1082,51 @@ void cfs_fetcher_prefetch(struct cfs_fetcher *f, const struct cfs_fetch_item *it
 	}
 	if (x)
 		enqueue(f, x);
+}
+
+/*
+ * --speculate pack: the first open that misses in a package's pack queues
+ * the rest of that pack at speculation priority, from the opened object
+ * on, then from the pack's start; f->lock held.
+ */
+static void stream_pack(struct cfs_fetcher *f, const struct cfs_pack_entry *e)
+{
+	struct cfs_packmap *m = &f->fs->packs;
+	const struct cfs_pack_entry *first = e, *last = e;
+	struct cfs_fetch_item *items;
+	size_t n = 0;
+
+	if (atomic_exchange(&m->packs[e->pack].streamed, true))
+		return;
+	while (first > m->entries && first[-1].pack == e->pack)
+		first--;
+	while (last + 1 < m->entries + m->n_index_entries && last[1].pack == e->pack)
+		last++;
+	items = cfs_xcalloc((size_t)(last - first) + 1, sizeof(*items));
+	for (const struct cfs_pack_entry *p = e + 1;; p++) {
+		if (p > last)
+			p = first;
+		if (p == e)
+			break;
+		items[n++] = (struct cfs_fetch_item){ .digest = p->digest, .size = p->size,
+						      .pack = p->pack, .offset = p->offset,
+						      .csize = p->csize };
+	}
+	queue_items(f, items, n, CFS_FETCH_SPECULATE);
+	free(items);
+}
+
+void cfs_fetcher_prefetch(struct cfs_fetcher *f, const struct cfs_fetch_item *items, size_t n)
+{
+	pthread_mutex_lock(&f->lock);
+	if (ensure_started(f) < 0) {
+		pthread_mutex_unlock(&f->lock);
+		cfs_warn("prefetch: cannot start the fetch engine");
+		return;
+	}
+	f->prefetch_total += n;
+	f->prefetch_left += n;
+	queue_items(f, items, n, CFS_FETCH_PREFETCH);
 	if (f->prefetch_left == 0 && n)
 		cfs_info("prefetch done: %zu objects, all cached already", n);
 	wake(f);

@@ -191,6 +191,7 @@ struct cfs_pack {
 	char *name;            /* "packs/<sha256>.pack", relative to the store */
 	uint64_t size;
 	atomic_bool missing;   /* the server lacks it: fetch its objects alone */
+	atomic_bool streamed;  /* --speculate pack queued all of it */
 };
 
 struct cfs_pack_entry {
@@ -239,6 +240,7 @@ enum cfs_fetch_prio {
 struct cfs_fetcher_opts {
 	bool packs;           /* ranges of packs and speculation (else objects alone) */
 	uint64_t speculate;   /* bytes of neighbours fetched with an opened object */
+	bool stream_packs;    /* and the rest of its pack in the background */
 	long http_version;    /* CURL_HTTP_VERSION_* */
 	const char *cacert;   /* CA bundle for https, or NULL */
 };

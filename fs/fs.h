@@ -48,6 +48,7 @@ struct cfs_fs_opts {
 	/* HTTP(S) and S3 stores (docs/mount.md, "Fetching over a network"): */
 	bool no_packs;          /* fetch every object alone: no pack ranges, no speculation */
 	uint64_t speculate;     /* bytes of an opened object's pack neighbours fetched with it */
+	bool stream_packs;      /* --speculate pack: then the rest of its pack, in the background */
 	long http_version;      /* 0 (libcurl's choice: HTTP/2 over https), 11 or 2 */
 	const char *cacert;     /* CA certificates for https, or NULL for the system's */
 	/* For condafs run, which mounts in a private mount namespace: */

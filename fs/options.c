@@ -115,9 +115,12 @@ errint_t cfs_fs_opts_set(struct cfs_fs_opts *o, const char *name, const char *va
 	} else if (KEY("prefetch")) {
 		o->prefetch = value;
 	} else if (KEY("speculate")) {
-		if (cfs_parse_size(value, &o->speculate) < 0 || o->speculate > (64ull << 20))
+		o->stream_packs = strcmp(value, "pack") == 0;
+		if (o->stream_packs)
+			o->speculate = CFS_FS_DEFAULT_SPECULATE;
+		else if (cfs_parse_size(value, &o->speculate) < 0 || o->speculate > (64ull << 20))
 			return cfs_err_set(err, EINVAL, "%s wants a size from 0 to 64M like 256K, "
-					   "not '%s'", name, value);
+					   "or pack, not '%s'", name, value);
 	} else if (KEY("http_version")) {
 		if (strcmp(value, "1.1") == 0)
 			o->http_version = 11;

@@ -31,6 +31,7 @@ static uint32_t pack_add(struct cfs_packmap *m, const char *name, uint64_t size)
 	m->packs[m->n_packs].name = cfs_xstrdup(name);
 	m->packs[m->n_packs].size = size;
 	atomic_init(&m->packs[m->n_packs].missing, false);
+	atomic_init(&m->packs[m->n_packs].streamed, false);
 	return (uint32_t)m->n_packs++;
 }
 

@@ -160,19 +160,11 @@ struct sink {
 static errint_t sink_write(void *ctx, const void *data, size_t len)
 {
 	struct sink *s = ctx;
-	const char *p = data;
+	errint_t r = cfs_pwrite_all(s->fd, data, len, s->off);
 
-	while (len) {
-		ssize_t n = pwrite(s->fd, p, len, (off_t)s->off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
-		s->off += (uint64_t)n;
-	}
-	return 0;
+	if (r == 0)
+		s->off += len;
+	return r;
 }
 
 static errint_t sink_feed(struct sink *s, const void *data, size_t len)
