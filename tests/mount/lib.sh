@@ -175,7 +175,9 @@ pyenv_index() {
 	(
 		flock 9
 		# Rebuilt when missing or unreadable (say, after an index format change).
-		if [[ ! -f $src/.indexed ]] || ! "$CONDAFS" info "$src/env.cfs" >/dev/null 2>&1; then
+		# Also when an older condafs wrote it (index format 2 has no packs).
+		if [[ ! -f $src/.indexed ]] || ! "$CONDAFS" info --json "$src/env.cfs" 2>/dev/null |
+			python3 -c 'import json, sys; sys.exit(json.load(sys.stdin)["format_version"] < 3)'; then
 			python3 "$SRCROOT/tests/fixtures/mkpyenv.py" "$src" >"$src.log" 2>&1 ||
 				{ cat "$src.log" >&2; exit 1; }
 			rm -f "$src/env.cfs"
