@@ -865,11 +865,14 @@ static void *engine(void *arg)
 
 		start_queued(f, &wake_ms);
 		pthread_mutex_unlock(&f->lock);
-		/* An object alone gets its cache file at once, like a fetch in
-		 * progress should look (a crash leaves it to the next mount). */
-		for (size_t i = 0; i < f->n_running; i++)
-			if (!f->running[i]->pack && !f->running[i]->decoding)
-				decode_begin(f->running[i]);
+		/* The first object of a transfer gets its cache file at once,
+		 * like a fetch in progress should look (a crash leaves it to the
+		 * next mount to clean). */
+		for (size_t i = 0; i < f->n_running; i++) {
+			struct xfer *x = f->running[i];
+			if (!x->decoding && !x->answered && x->pos == 0 && x->cur == 0)
+				decode_begin(x);
+		}
 		sym_curl_multi_perform(f->multi, &running);
 		while ((msg = sym_curl_multi_info_read(f->multi, &left))) {
 			struct xfer *x = NULL;

@@ -23,7 +23,9 @@ digest_of() {
 D=$(digest_of $FILE)
 REL=objects/${D:0:2}/$D.zst
 
-mount_env "$IDX" /env --store "$URL/flaky" --cache "$CACHE" --fetch-timeout 4 --fetch-retries 1
+# Objects one at a time (--no-packs): the steps below fetch exactly one
+# object each.  Faults in pack ranges: packs.sh.
+mount_env "$IDX" /env --store "$URL/flaky" --cache "$CACHE" --fetch-timeout 4 --fetch-retries 1 --no-packs
 PID=$(daemon_pid /env)
 
 # expect_eio WHAT CAUSE: reading $FILE fails with EIO, the log names the
@@ -53,7 +55,7 @@ start_nginx "$T/corpus/store" "$PORT"
 cmp /env/$FILE <("$CONDAFS" cat "$IDX" $FILE) || fail "server back: content differs"
 rm -f "$CACHE/objects/${D:0:2}/$D" # fetch it again in the next cases
 umount_env /env
-mount_env "$IDX" /env --store "$URL/flaky" --cache "$CACHE" --fetch-timeout 4 --fetch-retries 1
+mount_env "$IDX" /env --store "$URL/flaky" --cache "$CACHE" --fetch-timeout 4 --fetch-retries 1 --no-packs
 PID=$(daemon_pid /env)
 
 # 2. HTTP 500.
@@ -105,7 +107,7 @@ rm "$T/flag-stall"
 "$CONDAFS" umount -z /env || fail "umount of the dead mount failed"
 before=$(cache_objects "$CACHE")
 check_cache "$CACHE" tmp-ok # debris in tmp/ is allowed, never in objects/
-mount_env "$IDX" /env --store "$URL/flaky" --cache "$CACHE" --fetch-timeout 10
+mount_env "$IDX" /env --store "$URL/flaky" --cache "$CACHE" --fetch-timeout 10 --no-packs
 python3 "$HERE/check-tree.py" "$CONDAFS" "$IDX" /env --cat 5
 n_before=$(grep -c . <<<"$before")
 fetched=$(stat_field /env objects_fetched)
