@@ -93,7 +93,6 @@ struct xfer {
 	uint64_t start, len;   /* the range of the pack */
 	struct span *spans;
 	size_t n_spans, alloc_spans;
-	unsigned attempt;
 	int64_t not_before;    /* backoff, cfs_now_ms() */
 	bool running;
 	uint64_t at;           /* offset of the span being read (under f->lock) */
@@ -279,6 +278,7 @@ static void xfer_free(struct xfer *x)
 	for (size_t i = 0; i < x->n_spans; i++)
 		want_unref(x->spans[i].w);
 	free(x->spans);
+	free(x->url);
 	free(x);
 }
 
@@ -313,7 +313,7 @@ static void dequeue(struct cfs_fetcher *f, struct xfer *x)
 }
 
 static void wake(struct cfs_fetcher *f);
-static void stream_pack(struct cfs_fetcher *f, const struct cfs_pack_entry *e);
+static void stream_pack(struct cfs_fetcher *f, const struct cfs_packmap_entry *e);
 
 /* Queues w alone at prio (a retry after delay_ms, or a fallback). */
 static void queue_alone(struct cfs_fetcher *f, struct want *w, enum cfs_fetch_prio prio,
@@ -322,32 +322,31 @@ static void queue_alone(struct cfs_fetcher *f, struct want *w, enum cfs_fetch_pr
 	struct xfer *x = xfer_new(prio, 0);
 
 	xfer_add(x, w, 0, UINT64_MAX);
-	x->attempt = w->attempts;
 	x->not_before = delay_ms ? cfs_now_ms() + delay_ms : 0;
 	enqueue(f, x);
 }
 
 /*
- * The transfer for an open of w: a range of w's pack from w on, with the
- * small neighbours that follow it up to o.speculate bytes, or w alone.
+ * Queues the transfer for an open of w: a range of w's pack from w on,
+ * with the small neighbours that follow it up to o.speculate bytes, or w
+ * alone.
  */
-static struct xfer *plan_open(struct cfs_fetcher *f, struct want *w)
+static void queue_open(struct cfs_fetcher *f, struct want *w)
 {
 	const struct cfs_packmap *m = &f->fs->packs;
-	const struct cfs_pack_entry *e = f->o.packs ? cfs_packmap_find(m, w->digest) : NULL;
+	const struct cfs_packmap_entry *e = f->o.packs ? cfs_packmap_find(m, w->digest) : NULL;
 	struct xfer *x;
 	uint64_t end, skipped = 0;
 
 	if (!e || w->alone || atomic_load(&m->packs[e->pack].missing) || !f->o.speculate) {
-		x = xfer_new(CFS_FETCH_OPEN, 0);
-		xfer_add(x, w, 0, UINT64_MAX);
-		return x;
+		queue_alone(f, w, CFS_FETCH_OPEN, 0);
+		return;
 	}
 	x = xfer_new(CFS_FETCH_OPEN, e->pack);
 	x->start = e->offset;
 	xfer_add(x, w, 0, e->csize);
 	end = e->offset + e->csize;
-	for (const struct cfs_pack_entry *n = e + 1;
+	for (const struct cfs_packmap_entry *n = e + 1;
 	     n < m->entries + m->n_index_entries && n->pack == e->pack; n++) {
 		if (n->offset + n->csize - e->offset > f->o.speculate ||
 		    n->csize > SPECULATE_OBJECT_MAX)
@@ -363,7 +362,7 @@ static struct xfer *plan_open(struct cfs_fetcher *f, struct want *w)
 		end = n->offset + n->csize;
 	}
 	x->len = end - x->start;
-	return x;
+	enqueue(f, x);
 }
 
 /*
@@ -388,9 +387,7 @@ static void bump(struct cfs_fetcher *f, struct want *w)
 	} else if (x->running && off <= x->at + TAKEOVER_BYTES) {
 		return; /* it streams in soon */
 	} else {
-		struct xfer *y = xfer_new(CFS_FETCH_OPEN, 0);
-		xfer_add(y, w, 0, UINT64_MAX);
-		enqueue(f, y);
+		queue_alone(f, w, CFS_FETCH_OPEN, 0);
 	}
 	wake(f);
 }
@@ -449,27 +446,18 @@ static errint_t decode_end(struct xfer *x, struct cfs_err *err)
 {
 	struct cfs_fetcher *f = x->f;
 	struct want *w = x->dec_w;
-	uint64_t got = 0;
 	int r = x->dec_err, fd = -1;
 
 	x->decoding = false;
 	x->dec_w = NULL;
 	if (!w)
 		return 0;
-	if (r == 0 && x->dec)
-		r = cfs_objdec_finish(x->dec, &got);
+	if (!x->dec) /* no cache file to decode into */
+		cfs_err_set(err, -r, "cache %s: %s", cfs_cache_dir(f->fs->cache), strerror(-r));
+	else
+		r = cfs_objdec_verdict(x->dec, r, w->size, err);
 	cfs_objdec_free(x->dec);
 	x->dec = NULL;
-	if (r == 0 && got != w->size)
-		r = cfs_err_set(err, EBADMSG, "corrupt object (%llu bytes, the index says %llu)",
-				(unsigned long long)got, (unsigned long long)w->size);
-	else if (r == -EBADMSG)
-		cfs_err_set(err, EBADMSG, "corrupt object (not zstd data of that sha256)");
-	else if (r == -EFBIG)
-		cfs_err_set(err, EFBIG, "corrupt object (larger than the %llu bytes the index says)",
-			    (unsigned long long)w->size);
-	else if (r < 0)
-		cfs_err_set(err, -r, "cache %s: %s", cfs_cache_dir(f->fs->cache), strerror(-r));
 	if (r == 0) {
 		r = cfs_cache_tmp_publish(f->fs->cache, &x->tmp, w->digest, &fd);
 		if (r < 0)
@@ -733,8 +721,7 @@ static void xfer_stop(struct cfs_fetcher *f, struct xfer *x)
 }
 
 /* What went wrong with a transfer, into err; *transient if worth retrying. */
-static void describe(struct cfs_fetcher *f, struct xfer *x, CURLcode rc, bool *transient,
-		     struct cfs_err *err)
+static void describe(struct xfer *x, CURLcode rc, bool *transient, struct cfs_err *err)
 {
 	char s3code[64];
 
@@ -753,7 +740,6 @@ static void describe(struct cfs_fetcher *f, struct xfer *x, CURLcode rc, bool *t
 		cfs_err_set(err, EIO, "the answer ended early (%llu of %llu bytes)",
 			    (unsigned long long)x->pos, (unsigned long long)x->len);
 	}
-	(void)f;
 }
 
 /* 200 ms before the second attempt, then doubling. */
@@ -780,7 +766,7 @@ static void xfer_finish(struct cfs_fetcher *f, struct xfer *x, CURLcode rc)
 	ok = rc == CURLE_OK && x->code >= 200 && x->code < 300;
 	if (!x->pack && ok) {
 		/* One object: its body ended, so did the object. */
-		struct want *w = x->dec_w;
+		struct want *w;
 		errint_t r;
 
 		if (!x->decoding)
@@ -800,18 +786,17 @@ static void xfer_finish(struct cfs_fetcher *f, struct xfer *x, CURLcode rc)
 		decode_end(x, &ignored); /* cut short */
 	}
 	if (!ok && !*err.msg)
-		describe(f, x, rc, &transient, &err);
+		describe(x, rc, &transient, &err);
 	else if (ok && x->pack && x->cur < x->n_spans)
-		describe(f, x, CURLE_OK, &transient, &err);
+		describe(x, CURLE_OK, &transient, &err);
 	xfer_stop(f, x);
 
 	pthread_mutex_lock(&f->lock);
 	f->inflight--;
 	if (x->prio != CFS_FETCH_OPEN)
 		f->inflight_bg--;
-	x->running = false;
 	if (x->pack && (x->code == 404 || x->code == 403 || x->code == 410 || x->code == 416)) {
-		struct cfs_pack *p = &f->fs->packs.packs[x->pack];
+		struct cfs_packmap_pack *p = &f->fs->packs.packs[x->pack];
 		if (!atomic_exchange(&p->missing, true))
 			cfs_warn("%s: HTTP %ld; fetching the objects of %s one by one", x->url, x->code,
 				 p->name);
@@ -841,8 +826,6 @@ static void xfer_finish(struct cfs_fetcher *f, struct xfer *x, CURLcode rc)
 			free(msg);
 		}
 	}
-	free(x->url);
-	x->url = NULL;
 	xfer_free(x);
 	pthread_mutex_unlock(&f->lock);
 }
@@ -962,7 +945,6 @@ void cfs_fetcher_free(struct cfs_fetcher *f)
 			decode_end(x, &ignored);
 		}
 		xfer_stop(f, x);
-		free(x->url);
 		xfer_free(x);
 	}
 	for (int p = 0; p < CFS_FETCH_NPRIO; p++)
@@ -1006,9 +988,9 @@ errint_t cfs_fetcher_get(struct cfs_fetcher *f, const uint8_t digest[CFS_SHA256_
 		w = want_new(f, digest, size, CFS_FETCH_OPEN);
 		w->waited = true;
 		w->deadline = deadline;
-		enqueue(f, plan_open(f, w));
+		queue_open(f, w);
 		if (f->o.stream_packs && f->o.packs) {
-			const struct cfs_pack_entry *e = cfs_packmap_find(&f->fs->packs, digest);
+			const struct cfs_packmap_entry *e = cfs_packmap_find(&f->fs->packs, digest);
 			if (e && !atomic_load(&f->fs->packs.packs[e->pack].missing))
 				stream_pack(f, e);
 		}
@@ -1092,10 +1074,10 @@ static void queue_items(struct cfs_fetcher *f, const struct cfs_fetch_item *item
  * the rest of that pack at speculation priority, from the opened object
  * on, then from the pack's start; f->lock held.
  */
-static void stream_pack(struct cfs_fetcher *f, const struct cfs_pack_entry *e)
+static void stream_pack(struct cfs_fetcher *f, const struct cfs_packmap_entry *e)
 {
 	struct cfs_packmap *m = &f->fs->packs;
-	const struct cfs_pack_entry *first = e, *last = e;
+	const struct cfs_packmap_entry *first = e, *last = e;
 	struct cfs_fetch_item *items;
 	size_t n = 0;
 
@@ -1106,7 +1088,7 @@ static void stream_pack(struct cfs_fetcher *f, const struct cfs_pack_entry *e)
 	while (last + 1 < m->entries + m->n_index_entries && last[1].pack == e->pack)
 		last++;
 	items = cfs_xcalloc((size_t)(last - first) + 1, sizeof(*items));
-	for (const struct cfs_pack_entry *p = e + 1;; p++) {
+	for (const struct cfs_packmap_entry *p = e + 1;; p++) {
 		if (p > last)
 			p = first;
 		if (p == e)

@@ -172,9 +172,10 @@ errint_t cfs_remote_new(const char *store, unsigned timeout_s, unsigned retries,
 			struct cfs_remote **out, struct cfs_err *err);
 void cfs_remote_free(struct cfs_remote *r);
 /*
- * Fetches, decompresses and verifies object digest (size bytes) into fd, a
- * new, empty file, retrying transient failures within the time bound.
- * err: "<url>: <cause>".  *wire receives the compressed bytes read.
+ * Reads, decompresses and verifies object digest (size bytes) of a local
+ * store into fd, a new, empty file, within the fetch time bound (waiting
+ * for one of a few slots).  err: "<path>: <cause>".  *wire receives the
+ * compressed bytes read.  Network stores go through the fetch engine.
  */
 errint_t cfs_remote_fetch(struct cfs_remote *r, const uint8_t digest[CFS_SHA256_LEN],
 			  uint64_t size, int fd, uint64_t *wire, struct cfs_err *err);
@@ -184,17 +185,25 @@ const char *cfs_remote_url(const struct cfs_remote *r);
 const struct cfs_s3 *cfs_remote_s3(const struct cfs_remote *r);
 unsigned cfs_remote_timeout(const struct cfs_remote *r);
 unsigned cfs_remote_retries(const struct cfs_remote *r);
+/*
+ * Finishes decoding an object after the decoder or its sink returned r
+ * (0 if all went well) and checks its size; for every failure, err says
+ * what was wrong with the object ("corrupt object (...)") or the cache.
+ */
+struct cfs_objdec;
+errint_t cfs_objdec_verdict(struct cfs_objdec *d, errint_t r, uint64_t want,
+			    struct cfs_err *err);
 
 /* ---- packs.c: where objects sit in packs (docs/store.md). */
 
-struct cfs_pack {
+struct cfs_packmap_pack {
 	char *name;            /* "packs/<sha256>.pack", relative to the store */
 	uint64_t size;
 	atomic_bool missing;   /* the server lacks it: fetch its objects alone */
 	atomic_bool streamed;  /* --speculate pack queued all of it */
 };
 
-struct cfs_pack_entry {
+struct cfs_packmap_entry {
 	uint8_t digest[CFS_SHA256_LEN];
 	uint32_t pack;         /* index into packs; 0 is no pack */
 	uint64_t offset, csize; /* the object's compressed bytes in the pack */
@@ -202,9 +211,9 @@ struct cfs_pack_entry {
 };
 
 struct cfs_packmap {
-	struct cfs_pack *packs;       /* [0] is a placeholder */
+	struct cfs_packmap_pack *packs;       /* [0] is a placeholder */
 	size_t n_packs, alloc_packs;
-	struct cfs_pack_entry *entries; /* the index's, sorted by (pack, offset),
+	struct cfs_packmap_entry *entries; /* the index's, sorted by (pack, offset),
 					 * then working sets' packs in their order */
 	size_t n_entries, alloc_entries, n_index_entries;
 	uint32_t *hash;               /* entry index + 1 by digest; 0 is empty */
@@ -221,7 +230,7 @@ errint_t cfs_packmap_add_workset(struct cfs_packmap *m, const struct cfs_tree *t
 				 const char *file, size_t *first, size_t *count,
 				 struct cfs_err *err);
 /* The index pack's entry of an object, or NULL. */
-const struct cfs_pack_entry *cfs_packmap_find(const struct cfs_packmap *m,
+const struct cfs_packmap_entry *cfs_packmap_find(const struct cfs_packmap *m,
 					      const uint8_t digest[CFS_SHA256_LEN]);
 void cfs_packmap_release(struct cfs_packmap *m);
 

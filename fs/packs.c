@@ -18,6 +18,7 @@
 #include "db.h"
 #include "fs-internal.h"
 #include "log.h"
+#include "pack.h"
 
 static void stmt_finalizep(sqlite3_stmt **st)
 {
@@ -35,7 +36,7 @@ static uint32_t pack_add(struct cfs_packmap *m, const char *name, uint64_t size)
 	return (uint32_t)m->n_packs++;
 }
 
-static struct cfs_pack_entry *entry_add(struct cfs_packmap *m)
+static struct cfs_packmap_entry *entry_add(struct cfs_packmap *m)
 {
 	cfs_grow(&m->entries, m->n_entries, &m->alloc_entries, sizeof(*m->entries), 1024);
 	return memset(&m->entries[m->n_entries++], 0, sizeof(*m->entries));
@@ -97,8 +98,7 @@ errint_t cfs_packmap_load(struct cfs_packmap *m, const char *index, struct cfs_e
 			pack_of_id = cfs_xcalloc((size_t)max_id + 1, sizeof(*pack_of_id));
 			pack_add(m, "", 0); /* 0: no pack */
 		}
-		if (id < 1 || id > max_id || !name || strncmp(name, "packs/", 6) != 0 ||
-		    strstr(name, ".."))
+		if (id < 1 || id > max_id || !name || !cfs_pack_name_valid(name))
 			return cfs_err_set(err, EINVAL, "%s: corrupt index: pack %lld: bad name",
 					   index, (long long)id);
 		pack_of_id[id] = pack_add(m, name, (uint64_t)sqlite3_column_int64(pk, 2));
@@ -119,7 +119,7 @@ errint_t cfs_packmap_load(struct cfs_packmap *m, const char *index, struct cfs_e
 		sqlite3_int64 pack = sqlite3_column_int64(ob, 3);
 		sqlite3_int64 off = sqlite3_column_int64(ob, 4);
 		sqlite3_int64 csize = sqlite3_column_int64(ob, 2);
-		struct cfs_pack_entry *e;
+		struct cfs_packmap_entry *e;
 
 		if (sqlite3_column_bytes(ob, 0) != CFS_SHA256_LEN || pack < 1 || pack > max_id ||
 		    !pack_of_id[pack] || off < 0 || csize <= 0 ||
@@ -167,8 +167,7 @@ errint_t cfs_packmap_add_workset(struct cfs_packmap *m, const struct cfs_tree *t
 	name = json_string_value(json_object_get(pack, "name"));
 	size = (uint64_t)json_integer_value(json_object_get(pack, "size"));
 	objs = json_object_get(pack, "objects");
-	if (!name || strncmp(name, "packs/", 6) != 0 || strstr(name, "..") ||
-	    !json_is_array(objs)) {
+	if (!name || !cfs_pack_name_valid(name) || !json_is_array(objs)) {
 		json_decref(root);
 		return cfs_err_set(err, EINVAL, "%s: \"pack\" needs a name packs/<sha256>.pack "
 				   "and an objects array", file);
@@ -189,7 +188,7 @@ errint_t cfs_packmap_add_workset(struct cfs_packmap *m, const struct cfs_tree *t
 		const char *hex = json_string_value(json_array_get(item, 0));
 		json_int_t off = json_integer_value(json_array_get(item, 1));
 		json_int_t csize = json_integer_value(json_array_get(item, 2));
-		struct cfs_pack_entry e = { .pack = id };
+		struct cfs_packmap_entry e = { .pack = id };
 
 		if (!hex || strlen(hex) != 2 * CFS_SHA256_LEN ||
 		    cfs_unhex(hex, e.digest, CFS_SHA256_LEN) < 0 || off < 0 || csize <= 0 ||
@@ -212,7 +211,7 @@ errint_t cfs_packmap_add_workset(struct cfs_packmap *m, const struct cfs_tree *t
 	return 0;
 }
 
-const struct cfs_pack_entry *cfs_packmap_find(const struct cfs_packmap *m,
+const struct cfs_packmap_entry *cfs_packmap_find(const struct cfs_packmap *m,
 					      const uint8_t digest[CFS_SHA256_LEN])
 {
 	size_t slot;
@@ -221,7 +220,7 @@ const struct cfs_pack_entry *cfs_packmap_find(const struct cfs_packmap *m,
 		return NULL;
 	for (slot = digest_hash(digest) & m->hash_mask; m->hash[slot];
 	     slot = (slot + 1) & m->hash_mask) {
-		const struct cfs_pack_entry *e = &m->entries[m->hash[slot] - 1];
+		const struct cfs_packmap_entry *e = &m->entries[m->hash[slot] - 1];
 		if (memcmp(e->digest, digest, CFS_SHA256_LEN) == 0)
 			return e;
 	}

@@ -23,7 +23,7 @@
 
 struct cfs_prefetch {
 	struct cfs_fs *fs;
-	char *files[2];  /* the trace or working set, and the working set */
+	char *worksets[2]; /* the working sets among the files given, or NULL */
 	uint32_t *inos; /* files, one per distinct object, in order */
 	size_t n, alloc;
 	atomic_size_t next;
@@ -159,6 +159,7 @@ errint_t cfs_prefetch_load(struct cfs_fs *fs, const char *file, const char *ws,
 	if (file) {
 		r = add_trace(p, file, err);
 		if (r == -ENOTSUP) {
+			p->worksets[0] = cfs_xstrdup(file);
 			r = add_workset(p, file, err);
 			if (r == -EINVAL && strstr(err->msg, "not a condafs working set"))
 				r = cfs_err_set(err, EINVAL, "%s: not a condafs working set or trace",
@@ -173,8 +174,7 @@ errint_t cfs_prefetch_load(struct cfs_fs *fs, const char *file, const char *ws,
 		return r;
 	}
 	dedupe(p);
-	p->files[0] = file ? cfs_xstrdup(file) : NULL;
-	p->files[1] = ws ? cfs_xstrdup(ws) : NULL;
+	p->worksets[1] = ws ? cfs_xstrdup(ws) : NULL;
 	*out = p;
 	return 0;
 }
@@ -215,7 +215,7 @@ static int cmp_place(const void *a, const void *b)
 	return (x->offset > y->offset) - (x->offset < y->offset);
 }
 
-/* Items for the objects of inos [from, p->n) not marked done, with their index packs. */
+/* Items for the objects of p->inos not marked done, with their index packs. */
 static size_t index_items(struct cfs_prefetch *p, const uint8_t *done, struct cfs_fetch_item *items)
 {
 	const struct cfs_tree *t = &p->fs->tree;
@@ -223,7 +223,7 @@ static size_t index_items(struct cfs_prefetch *p, const uint8_t *done, struct cf
 
 	for (size_t i = 0; i < p->n; i++) {
 		const struct cfs_inode *node = &t->nodes[p->inos[i]];
-		const struct cfs_pack_entry *e;
+		const struct cfs_packmap_entry *e;
 		struct cfs_fetch_item *it;
 
 		if (done && done[i])
@@ -291,18 +291,16 @@ static void start_engine(struct cfs_fs *fs, struct cfs_prefetch *p)
 	struct cfs_err err;
 
 	for (int i = 0; i < 2 && !count; i++)
-		if (p->files[i] && cfs_packmap_add_workset(&fs->packs, t, p->files[i], &first,
-							   &count, &err) < 0) {
-			/* A trace is not JSON as a whole: it has no pack. */
-			if (!strstr(err.msg, "end of file expected"))
-				cfs_warn("--prefetch: %s; prefetching without its pack", err.msg);
+		if (p->worksets[i] && cfs_packmap_add_workset(&fs->packs, t, p->worksets[i], &first,
+							      &count, &err) < 0) {
+			cfs_warn("--prefetch: %s; prefetching without its pack", err.msg);
 			count = 0;
 		}
 	for (size_t i = 0; i < p->n; i++)
 		by[i] = (uint32_t)i;
 	qsort_r(by, p->n, sizeof(*by), cmp_by_digest, p);
 	for (size_t k = 0; k < count; k++) {
-		const struct cfs_pack_entry *e = &fs->packs.entries[first + k];
+		const struct cfs_packmap_entry *e = &fs->packs.entries[first + k];
 		ssize_t i = find_digest(p, by, e->digest);
 		const struct cfs_inode *node;
 
@@ -362,7 +360,7 @@ void cfs_prefetch_free(struct cfs_prefetch *p)
 		pthread_join(p->threads[i], NULL);
 	free(p->threads);
 	free(p->inos);
-	free(p->files[0]);
-	free(p->files[1]);
+	free(p->worksets[0]);
+	free(p->worksets[1]);
 	free(p);
 }

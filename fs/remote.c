@@ -1,36 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Reading objects from the store: a local directory (or file:// URL), an
- * HTTP(S) server through libcurl, or an S3 bucket (HTTP with SigV4 signing,
- * common/s3.h); libcurl is loaded for those two only (curl-api.h).  Every
- * object is decompressed and verified with cfs_objdec on the way into the
- * cache file.  Transient
- * failures are retried with backoff, all within one time bound per fetch.
- * Idle curl handles are pooled so connections are reused across threads.
+ * The store: a local directory (or file:// URL), read here in the thread
+ * that serves the open; or an HTTP(S) server or S3 bucket (SigV4 signing,
+ * common/s3.h), whose objects the fetch engine (fetch.c) brings in and for
+ * which libcurl is loaded (curl-api.h).  Every object is decompressed and
+ * verified with cfs_objdec on the way into the cache file.
  */
 #include <fcntl.h>
 #include <string.h>
 #include <time.h>
 
 #include "fs-internal.h"
-#include "buf.h"
 #include "fsutil.h"
-#include "http.h"
 #include "s3.h"
 #include "store.h"
 
-#define POOL_MAX 32
 /*
- * Fetches at once, per daemon.  Each holds a zstd window (2 MiB at the
- * store's level) and buffers, so this bounds the daemon's memory; an open
- * waiting for a slot still respects its --fetch-timeout.
+ * Local fetches at once, per daemon.  Each holds a zstd window (2 MiB at
+ * the store's level) and buffers, so this bounds the daemon's memory; an
+ * open waiting for a slot still respects its --fetch-timeout.
  */
 #define MAX_FETCHES 8
-#define CONNECT_TIMEOUT_MS 10000L
-#define LOW_SPEED_SECS 10L
-#define BACKOFF_MS 200
-/* Bytes of an HTTP error body kept, for an S3 error's <Code>. */
-#define ERROR_BODY_MAX 4096
 
 struct cfs_remote {
 	char *base;   /* directory, or URL without a trailing slash */
@@ -40,8 +30,6 @@ struct cfs_remote {
 	pthread_mutex_t lock;
 	pthread_cond_t slot_free;
 	unsigned active; /* fetches running */
-	CURL *idle[POOL_MAX];
-	size_t n_idle;
 };
 
 static bool is_http(const char *s)
@@ -136,8 +124,6 @@ void cfs_remote_free(struct cfs_remote *r)
 {
 	if (!r)
 		return;
-	for (size_t i = 0; i < r->n_idle; i++)
-		sym_curl_easy_cleanup(r->idle[i]);
 	if (r->dirfd >= 0)
 		close(r->dirfd);
 	pthread_mutex_destroy(&r->lock);
@@ -175,14 +161,12 @@ static errint_t sink_feed(struct sink *s, const void *data, size_t len)
 	return s->r;
 }
 
-/* Finishes decoding; describes a failure in err (prefixed by the caller). */
-static errint_t sink_finish(struct sink *s, uint64_t want, struct cfs_err *err)
+errint_t cfs_objdec_verdict(struct cfs_objdec *d, errint_t r, uint64_t want, struct cfs_err *err)
 {
 	uint64_t got = 0;
-	int r = s->r;
 
 	if (r == 0)
-		r = cfs_objdec_finish(s->dec, &got);
+		r = cfs_objdec_finish(d, &got);
 	if (r == 0 && got != want)
 		return cfs_err_set(err, EBADMSG, "corrupt object (%llu bytes, the index says %llu)",
 				   (unsigned long long)got, (unsigned long long)want);
@@ -213,113 +197,7 @@ static errint_t fetch_dir(struct cfs_remote *rm, const char *rel, struct sink *s
 		if (n == 0 || sink_feed(s, buf, (size_t)n) < 0)
 			break;
 	}
-	return sink_finish(s, want, err);
-}
-
-/* One HTTP request: the object's body goes to the sink, an error's is kept. */
-struct http_get {
-	CURL *h;
-	struct sink *s;
-	struct cfs_buf error_body; /* of a 4xx/5xx answer, up to ERROR_BODY_MAX */
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
-{
-	struct http_get *g = ctx;
-	long code = 0;
-
-	sym_curl_easy_getinfo(g->h, CURLINFO_RESPONSE_CODE, &code);
-	if (code < 200 || code >= 300) {
-		size_t room = ERROR_BODY_MAX - g->error_body.len;
-		cfs_buf_add(&g->error_body, data, size * nmemb < room ? size * nmemb : room);
-		return size * nmemb;
-	}
-	return sink_feed(g->s, data, size * nmemb) < 0 ? 0 : size * nmemb;
-}
-
-static CURL *handle_get(struct cfs_remote *rm)
-{
-	CURL *h = NULL;
-
-	pthread_mutex_lock(&rm->lock);
-	if (rm->n_idle)
-		h = rm->idle[--rm->n_idle];
-	pthread_mutex_unlock(&rm->lock);
-	if (!h && !(h = sym_curl_easy_init()))
-		abort();
-	return h;
-}
-
-static void handle_put(struct cfs_remote *rm, CURL *h)
-{
-	pthread_mutex_lock(&rm->lock);
-	if (rm->n_idle < POOL_MAX) {
-		rm->idle[rm->n_idle++] = h;
-		h = NULL;
-	}
-	pthread_mutex_unlock(&rm->lock);
-	if (h)
-		sym_curl_easy_cleanup(h);
-}
-
-/* *transient: worth another attempt (server errors, timeouts, bad bodies). */
-static errint_t fetch_http(struct cfs_remote *rm, const char *url, struct sink *s, uint64_t want,
-			   int64_t left_ms, bool *transient, struct cfs_err *err)
-{
-	CURL *h = handle_get(rm);
-	struct http_get g = { .h = h, .s = s };
-	struct curl_slist *headers = NULL;
-	char errbuf[CURL_ERROR_SIZE] = "";
-	char s3code[64];
-	long code = 0;
-	CURLcode rc;
-	int r;
-
-	cfs_buf_init(&g.error_body, ERROR_BODY_MAX);
-	sym_curl_easy_reset(h);
-	sym_curl_easy_setopt(h, CURLOPT_URL, url);
-	/* Error answers are read (not failed on) for an S3 error's <Code>. */
-	sym_curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	sym_curl_easy_setopt(h, CURLOPT_WRITEDATA, &g);
-	sym_curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	cfs_http_defaults(h, left_ms < CONNECT_TIMEOUT_MS ? (long)left_ms : CONNECT_TIMEOUT_MS,
-			  LOW_SPEED_SECS);
-	/* Not for S3: curl would send the session token header to another
-	 * host, and a request signed for one host fails at any other. */
-	sym_curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, rm->s3 ? 0L : 1L);
-	sym_curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
-	sym_curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left_ms);
-	if (rm->s3)
-		cfs_s3_setup_handle(h, rm->s3, &headers);
-	rc = sym_curl_easy_perform(h);
-	sym_curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-	sym_curl_slist_free_all(headers);
-	handle_put(rm, h);
-	*transient = true;
-	if (rc == CURLE_OK && (code < 200 || code >= 300)) {
-		/* 3xx that curl did not follow (S3's PermanentRedirect for a wrong
-		 * region) and 4xx are permanent, but for timeouts and throttling. */
-		*transient = cfs_http_status_transient(code);
-		cfs_s3_error_code(g.error_body.data, g.error_body.len, s3code, sizeof(s3code));
-		cfs_buf_release(&g.error_body);
-		if (*s3code)
-			return cfs_err_set(err, EIO, "HTTP %ld (%s)", code, s3code);
-		return cfs_err_set(err, EIO, "HTTP %ld", code);
-	}
-	cfs_buf_release(&g.error_body);
-	if (rc == CURLE_WRITE_ERROR && s->r < 0) {
-		r = sink_finish(s, want, err);
-		*transient = r == -EBADMSG || r == -EFBIG;
-		return r;
-	}
-	if (rc != CURLE_OK) {
-		*transient = cfs_http_curl_transient(rc);
-		return cfs_err_set(err, EIO, "%s", *errbuf ? errbuf : sym_curl_easy_strerror(rc));
-	}
-	r = sink_finish(s, want, err);
-	*transient = r == -EBADMSG || r == -EFBIG;
-	return r;
+	return cfs_objdec_verdict(s->dec, s->r, want, err);
 }
 
 /* Waits for one of the MAX_FETCHES slots until deadline (CLOCK_MONOTONIC ms). */
@@ -347,43 +225,6 @@ static void slot_put(struct cfs_remote *rm)
 	pthread_mutex_unlock(&rm->lock);
 }
 
-static errint_t fetch_attempts(struct cfs_remote *rm, const uint8_t digest[CFS_SHA256_LEN],
-			       uint64_t size, int fd, const char *rel, const char *where,
-			       int64_t deadline, uint64_t *wire, struct cfs_err *err)
-{
-	bool http = rm->dirfd < 0;
-	int r = -EIO;
-
-	for (unsigned attempt = 0;; attempt++) {
-		struct sink s = { .fd = fd };
-		bool transient = false;
-		int64_t left = deadline - cfs_now_ms();
-
-		/* Not before the first attempt: the file is new and empty, and on
-		 * ext4 a truncation to 0 makes the last close of the file flush
-		 * it (auto_da_alloc), in the daemon, for every object fetched. */
-		if (attempt > 0 && ftruncate(fd, 0) < 0) {
-			r = cfs_err_set(err, errno, "writing the cache: %s", strerror(errno));
-			break;
-		}
-		s.dec = cfs_objdec_new(digest, size, sink_write, &s);
-		if (http)
-			r = fetch_http(rm, where, &s, size, left > 0 ? left : 1, &transient, err);
-		else
-			r = fetch_dir(rm, rel, &s, size, err);
-		cfs_objdec_free(s.dec);
-		*wire += s.wire;
-		if (r == 0 || !transient || attempt >= rm->retries)
-			break;
-		/* Back off (200 ms, 400 ms, ...) unless that would pass the deadline. */
-		int64_t pause = (int64_t)BACKOFF_MS << (attempt < 10 ? attempt : 10);
-		if (cfs_now_ms() + pause >= deadline)
-			break;
-		cfs_sleep_ms(pause);
-	}
-	return r;
-}
-
 errint_t cfs_remote_fetch(struct cfs_remote *rm, const uint8_t digest[CFS_SHA256_LEN],
 			  uint64_t size, int fd, uint64_t *wire, struct cfs_err *err)
 {
@@ -400,7 +241,12 @@ errint_t cfs_remote_fetch(struct cfs_remote *rm, const uint8_t digest[CFS_SHA256
 			    rm->timeout_s);
 		r = -ETIMEDOUT;
 	} else {
-		r = fetch_attempts(rm, digest, size, fd, rel, where, deadline, wire, err);
+		struct sink sk = { .fd = fd };
+
+		sk.dec = cfs_objdec_new(digest, size, sink_write, &sk);
+		r = fetch_dir(rm, rel, &sk, size, err);
+		cfs_objdec_free(sk.dec);
+		*wire = sk.wire;
 		slot_put(rm);
 	}
 	if (r < 0)

@@ -120,9 +120,7 @@ static errint_t record(const char *path, const struct cfs_pack *p, const char *l
 {
 	json_error_t je;
 	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je), *objs;
-	cleanup_free char *text = NULL;
 	char hex[2 * CFS_SHA256_LEN + 1];
-	int r;
 
 	if (!json_is_object(root)) {
 		json_decref(root);
@@ -138,12 +136,7 @@ static errint_t record(const char *path, const struct cfs_pack *p, const char *l
 	json_object_set_new(root, "pack", json_pack("{s:s,s:I,s:s,s:o}", "name", p->name,
 						    "size", (json_int_t)p->size, "lock_sha256",
 						    lock_sha256, "objects", objs));
-	text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-	json_decref(root);
-	r = cfs_write_file_atomic(path, text, strlen(text), 0644);
-	if (r < 0)
-		return cfs_err_set(err, -r, "%s: %s", path, strerror(-r));
-	return 0;
+	return cfs_workset_write_json(root, path, err);
 }
 
 static errint_t write_pack(struct cfs_db *db, const struct cfs_ws_pack_opts *o,

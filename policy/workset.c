@@ -179,11 +179,21 @@ errint_t cfs_workset_load(const char *path, struct cfs_workset **out, struct cfs
 	return 0;
 }
 
+errint_t cfs_workset_write_json(json_t *root, const char *path, struct cfs_err *err)
+{
+	cleanup_free char *text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	int r;
+
+	json_decref(root);
+	r = cfs_write_file_atomic(path, text, strlen(text), 0644);
+	if (r < 0)
+		return cfs_err_set(err, -r, "%s: %s", path, strerror(-r));
+	return 0;
+}
+
 errint_t cfs_workset_save(const struct cfs_workset *ws, const char *path, struct cfs_err *err)
 {
 	json_t *root = json_object(), *entries = json_array(), *keep = json_array();
-	cleanup_free char *text = NULL;
-	int r;
 
 	for (size_t i = 0; i < ws->n_keep; i++)
 		json_array_append_new(keep, json_string(ws->keep[i]));
@@ -205,10 +215,5 @@ errint_t cfs_workset_save(const struct cfs_workset *ws, const char *path, struct
 	json_object_set_new(root, "prefix", json_string(ws->prefix));
 	json_object_set_new(root, "keep", keep);
 	json_object_set_new(root, "entries", entries);
-	text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-	json_decref(root);
-	r = cfs_write_file_atomic(path, text, strlen(text), 0644);
-	if (r < 0)
-		return cfs_err_set(err, -r, "%s: %s", path, strerror(-r));
-	return 0;
+	return cfs_workset_write_json(root, path, err);
 }

@@ -55,6 +55,14 @@ void cfs_workset_free(struct cfs_workset *ws);
  */
 errint_t cfs_workset_load(const char *path, struct cfs_workset **out, struct cfs_err *err);
 
+/*
+ * Writes a working set's JSON document to path atomically, as every
+ * working set file is written (one-space indent, members in order); takes
+ * root's reference.
+ */
+struct json_t;
+errint_t cfs_workset_write_json(struct json_t *root, const char *path, struct cfs_err *err);
+
 /* Writes ws to path atomically (entries sorted, stable output). */
 errint_t cfs_workset_save(const struct cfs_workset *ws, const char *path, struct cfs_err *err);
 
