@@ -61,7 +61,9 @@ VARIANTS = [
     # More speculation per open: fewer round trips, more bytes.
     dict(name="spec1m", args=["--speculate", "1M"], needs=["--speculate"]),
     dict(name="spec4m", args=["--speculate", "4M"], needs=["--speculate"]),
-    dict(name="specpack", args=["--speculate", "pack"], needs=["--speculate"]),
+    # Whole packs after a miss: never, or always (the default: on a fast link).
+    dict(name="nostream", args=["--stream-packs", "never"], needs=["--stream-packs"]),
+    dict(name="stream", args=["--stream-packs", "always"], needs=["--stream-packs"]),
     # The working set's own pack: `condafs pack` records it in a copy of
     # the working set, which the prefetch variant does not see.
     dict(name="wspack", args=["--prefetch", "{work}/wspack-{workload}/app.ws"],

@@ -57,6 +57,14 @@
 #define BACKOFF_MS 200
 #define ERROR_BODY_MAX 4096
 #define WANT_BUCKETS 4096
+/*
+ * --stream-packs fast: a link whose answers come at this many bytes a
+ * second or more (400 Mbit/s) streams whole packs after a miss; on a
+ * slower one their bytes would delay the opens.  Answers of at least
+ * RATE_MIN_BYTES are measured, from their first byte to their last.
+ */
+#define STREAM_MIN_RATE (50ull << 20)
+#define RATE_MIN_BYTES (128ull << 10)
 /* An open waits this much past its deadline for the transfer's own error. */
 #define WAIT_GRACE_MS 1000
 
@@ -134,6 +142,7 @@ struct cfs_fetcher {
 	struct queue q[CFS_FETCH_NPRIO];
 	unsigned inflight, inflight_bg;
 	bool h2;               /* the server answered over HTTP/2 */
+	uint64_t rate;         /* bytes/s of recent answers (moving average), 0: unknown */
 	size_t prefetch_total, prefetch_left;
 
 	CURLM *multi;
@@ -742,6 +751,26 @@ static void describe(struct xfer *x, CURLcode rc, bool *transient, struct cfs_er
 	}
 }
 
+/* Folds a large answer's rate into f->rate (engine thread). */
+static void measure_rate(struct cfs_fetcher *f, struct xfer *x)
+{
+	curl_off_t bytes = 0, total = 0, first = 0;
+	uint64_t rate;
+
+	if (sym_curl_easy_getinfo(x->h, CURLINFO_SIZE_DOWNLOAD_T, &bytes) != CURLE_OK ||
+	    sym_curl_easy_getinfo(x->h, CURLINFO_TOTAL_TIME_T, &total) != CURLE_OK ||
+	    sym_curl_easy_getinfo(x->h, CURLINFO_STARTTRANSFER_TIME_T, &first) != CURLE_OK ||
+	    (uint64_t)bytes < RATE_MIN_BYTES)
+		return;
+	/* Under 100 us from first to last byte: as fast as this can tell. */
+	rate = total - first > 100 ? (uint64_t)bytes * 1000000 / (uint64_t)(total - first)
+				   : (uint64_t)bytes * 10000;
+	pthread_mutex_lock(&f->lock);
+	f->rate = f->rate ? (3 * f->rate + rate) / 4 : rate;
+	atomic_store(&f->fs->stats.link_rate, f->rate);
+	pthread_mutex_unlock(&f->lock);
+}
+
 /* 200 ms before the second attempt, then doubling. */
 static int64_t backoff(unsigned attempts)
 {
@@ -764,6 +793,8 @@ static void xfer_finish(struct cfs_fetcher *f, struct xfer *x, CURLcode rc)
 		f->h2 = true;
 	}
 	ok = rc == CURLE_OK && x->code >= 200 && x->code < 300;
+	if (ok)
+		measure_rate(f, x);
 	if (!x->pack && ok) {
 		/* One object: its body ended, so did the object. */
 		struct want *w;
@@ -989,7 +1020,9 @@ errint_t cfs_fetcher_get(struct cfs_fetcher *f, const uint8_t digest[CFS_SHA256_
 		w->waited = true;
 		w->deadline = deadline;
 		queue_open(f, w);
-		if (f->o.stream_packs && f->o.packs) {
+		if (f->o.packs && (f->o.stream_packs == CFS_FS_STREAM_ALWAYS ||
+				   (f->o.stream_packs == CFS_FS_STREAM_FAST &&
+				    f->rate >= STREAM_MIN_RATE))) {
 			const struct cfs_packmap_entry *e = cfs_packmap_find(&f->fs->packs, digest);
 			if (e && !atomic_load(&f->fs->packs.packs[e->pack].missing))
 				stream_pack(f, e);
@@ -1070,7 +1103,7 @@ static void queue_items(struct cfs_fetcher *f, const struct cfs_fetch_item *item
 }
 
 /*
- * --speculate pack: the first open that misses in a package's pack queues
+ * --stream-packs: the first open that misses in a package's pack queues
  * the rest of that pack at speculation priority, from the opened object
  * on, then from the pack's start; f->lock held.
  */
@@ -1083,6 +1116,7 @@ static void stream_pack(struct cfs_fetcher *f, const struct cfs_packmap_entry *e
 
 	if (atomic_exchange(&m->packs[e->pack].streamed, true))
 		return;
+	atomic_fetch_add(&f->fs->stats.streamed_packs, 1);
 	while (first > m->entries && first[-1].pack == e->pack)
 		first--;
 	while (last + 1 < m->entries + m->n_index_entries && last[1].pack == e->pack)

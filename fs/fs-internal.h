@@ -117,6 +117,8 @@ struct cfs_stats {
 	atomic_uint_fast64_t pack_objects;    /* objects fetched in ranges of packs */
 	atomic_uint_fast64_t speculated;      /* objects fetched as neighbours of an open */
 	atomic_uint_fast64_t fallbacks;       /* objects fetched alone after a pack failed */
+	atomic_uint_fast64_t streamed_packs;  /* packs queued whole after a miss */
+	atomic_uint_fast64_t link_rate;       /* bytes/s the store's answers came at (estimate) */
 	atomic_uint_fast64_t lat[CFS_LAT_BUCKETS];
 };
 
@@ -200,7 +202,7 @@ struct cfs_packmap_pack {
 	char *name;            /* "packs/<sha256>.pack", relative to the store */
 	uint64_t size;
 	atomic_bool missing;   /* the server lacks it: fetch its objects alone */
-	atomic_bool streamed;  /* --speculate pack queued all of it */
+	atomic_bool streamed;  /* --stream-packs queued all of it */
 };
 
 struct cfs_packmap_entry {
@@ -249,7 +251,7 @@ enum cfs_fetch_prio {
 struct cfs_fetcher_opts {
 	bool packs;           /* ranges of packs and speculation (else objects alone) */
 	uint64_t speculate;   /* bytes of neighbours fetched with an opened object */
-	bool stream_packs;    /* and the rest of its pack in the background */
+	enum cfs_fs_stream stream_packs; /* and the rest of its pack in the background */
 	long http_version;    /* CURL_HTTP_VERSION_* */
 	const char *cacert;   /* CA bundle for https, or NULL */
 };

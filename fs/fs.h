@@ -20,6 +20,17 @@
 #define CFS_FS_DEFAULT_PREFETCH_JOBS 4  /* concurrent prefetches */
 #define CFS_FS_DEFAULT_SPECULATE (256ull << 10) /* bytes of neighbours per open */
 
+/*
+ * When the first miss in a package's pack also queues the rest of that
+ * pack, in the background: never, once the link has shown itself fast
+ * (the default), or always.
+ */
+enum cfs_fs_stream {
+	CFS_FS_STREAM_NEVER,
+	CFS_FS_STREAM_FAST,
+	CFS_FS_STREAM_ALWAYS,
+};
+
 /* What a pruned path (a tombstone of the index) does when accessed. */
 enum cfs_fs_pruned {
 	CFS_FS_PRUNED_ENOENT, /* absent: lookups fail, listings hide it */
@@ -48,7 +59,7 @@ struct cfs_fs_opts {
 	/* HTTP(S) and S3 stores (docs/mount.md, "Fetching over a network"): */
 	bool no_packs;          /* fetch every object alone: no pack ranges, no speculation */
 	uint64_t speculate;     /* bytes of an opened object's pack neighbours fetched with it */
-	bool stream_packs;      /* --speculate pack: then the rest of its pack, in the background */
+	enum cfs_fs_stream stream_packs; /* when a miss queues the rest of its pack */
 	long http_version;      /* 0 (libcurl's choice: HTTP/2 over https), 11 or 2 */
 	const char *cacert;     /* CA certificates for https, or NULL for the system's */
 	/* For condafs run, which mounts in a private mount namespace: */
@@ -65,7 +76,7 @@ void cfs_fs_opts_init(struct cfs_fs_opts *o);
  * "cache_size", "cache-size" and "--cache-size" are the same.  Names:
  * store, cache, cache_size, fetch_timeout, fetch_retries, pruned, trace,
  * workset, strict (no value), prefetch, prefetch_jobs, no_packs (no value),
- * speculate, http_version, cacert.  o keeps pointers
+ * speculate, stream_packs, http_version, cacert.  o keeps pointers
  * to value.  Returns -ENOENT for a name that is not condafs's (a FUSE
  * option), or -EINVAL with "--cache-size wants a size like 512M or 2G, not
  * 'x'" (the name as given).

@@ -19,6 +19,7 @@ void cfs_fs_opts_init(struct cfs_fs_opts *o)
 	o->pruned = CFS_FS_PRUNED_ENOENT;
 	o->prefetch_jobs = CFS_FS_DEFAULT_PREFETCH_JOBS;
 	o->speculate = CFS_FS_DEFAULT_SPECULATE;
+	o->stream_packs = CFS_FS_STREAM_FAST;
 }
 
 char *cfs_fs_default_cache_dir(void)
@@ -80,7 +81,7 @@ errint_t cfs_fs_opts_set(struct cfs_fs_opts *o, const char *name, const char *va
 	}
 	if (!KEY("store") && !KEY("cache") && !KEY("cache_size") && !KEY("fetch_timeout") &&
 	    !KEY("fetch_retries") && !KEY("pruned") && !KEY("trace") && !KEY("workset") &&
-	    !KEY("prefetch") && !KEY("prefetch_jobs") && !KEY("speculate") &&
+	    !KEY("prefetch") && !KEY("prefetch_jobs") && !KEY("speculate") && !KEY("stream_packs") &&
 	    !KEY("http_version") && !KEY("cacert"))
 		return -ENOENT;
 	if (!value || !*value)
@@ -115,12 +116,19 @@ errint_t cfs_fs_opts_set(struct cfs_fs_opts *o, const char *name, const char *va
 	} else if (KEY("prefetch")) {
 		o->prefetch = value;
 	} else if (KEY("speculate")) {
-		o->stream_packs = strcmp(value, "pack") == 0;
-		if (o->stream_packs)
-			o->speculate = CFS_FS_DEFAULT_SPECULATE;
-		else if (cfs_parse_size(value, &o->speculate) < 0 || o->speculate > (64ull << 20))
+		if (cfs_parse_size(value, &o->speculate) < 0 || o->speculate > (64ull << 20))
 			return cfs_err_set(err, EINVAL, "%s wants a size from 0 to 64M like 256K, "
-					   "or pack, not '%s'", name, value);
+					   "not '%s'", name, value);
+	} else if (KEY("stream_packs")) {
+		if (strcmp(value, "never") == 0)
+			o->stream_packs = CFS_FS_STREAM_NEVER;
+		else if (strcmp(value, "fast") == 0)
+			o->stream_packs = CFS_FS_STREAM_FAST;
+		else if (strcmp(value, "always") == 0)
+			o->stream_packs = CFS_FS_STREAM_ALWAYS;
+		else
+			return cfs_err_set(err, EINVAL, "%s wants never, fast or always, not '%s'",
+					   name, value);
 	} else if (KEY("http_version")) {
 		if (strcmp(value, "1.1") == 0)
 			o->http_version = 11;

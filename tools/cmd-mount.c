@@ -41,8 +41,10 @@ static const char mount_help[] =
 	"      --prefetch-jobs N      concurrent prefetches from a local store (default %d)\n"
 	"      --no-packs             fetch every object alone (http, s3): no pack ranges\n"
 	"      --speculate SIZE       bytes of an opened file's pack neighbours fetched\n"
-	"                             with it (default 256K; 0: none; pack: then the\n"
-	"                             rest of its package's pack in the background)\n"
+	"                             with it (default 256K; 0: none)\n"
+	"      --stream-packs WHEN    after a miss, fetch the rest of its package's pack in\n"
+	"                             the background: never, fast (default: once the link\n"
+	"                             has shown 400 Mbit/s) or always\n"
 	"      --http-version V       1.1, 2 or auto (default: HTTP/2 where https offers it)\n"
 	"      --cacert FILE          CA certificates for an https store\n"
 	"  -f, --foreground           stay in the foreground and log to stderr\n"
@@ -291,6 +293,9 @@ int cmd_stats(int argc, char **argv)
 			row_count(o, "objects in ranges", "pack_objects");
 			row_count(o, "speculated", "speculated");
 			row_count(o, "fetched alone", "fallbacks");
+			row_count(o, "packs streamed", "streamed_packs");
+			printf("%-18s %.0f Mbit/s\n", "link rate",
+			       json_integer_value(json_object_get(o, "link_rate")) * 8 / 1e6);
 		}
 		printf("%-18s %.1f ms\n", "fetch p50", json_integer_value(json_object_get(o, "fetch_p50_us")) / 1000.0);
 		printf("%-18s %.1f ms\n", "fetch p99", json_integer_value(json_object_get(o, "fetch_p99_us")) / 1000.0);

@@ -249,6 +249,7 @@ cache_objects() {
 # too, unless $T/flag-500 exists (answers 500), $T/flag-corrupt (serves
 # $T/corrupt/ instead) or $T/flag-stall (sends one byte a second).
 # /norange/ is ROOT served without Range support (200, whole files);
+# /slowish/ is ROOT at 4 MB/s a connection;
 # /fault/ is $T/fault/.  The
 # access log records each request's connection number.
 start_nginx() {
@@ -285,6 +286,7 @@ http {
 		location /corrupt/ { alias $T/corrupt/; }
 		location /slow/ { alias $root/; limit_rate 1; }
 		location /norange/ { alias $root/; max_ranges 0; }
+		location /slowish/ { alias $root/; limit_rate 4m; }
 		location /fault/ { alias $T/fault/; }
 	}
 }

@@ -10,6 +10,8 @@
 #  4. A server that ignores Range (200 with the whole pack): served right.
 #  5. 16 readers while --prefetch streams every object: right bytes, done.
 #  6. A working set's own pack (condafs pack) streamed by --prefetch.
+#  7. --stream-packs: always queues whole packs after a miss, never does
+#     not, and the default does not on a link slower than 400 Mbit/s.
 # Usage: packs.sh path/to/condafs [build-dir]
 source "$(dirname "$0")/lib.sh"
 enter_ns "$@"
@@ -196,6 +198,29 @@ if [[ -n $PY ]]; then
 	python3 "$HERE/check-tree.py" "$CONDAFS" "$IDX" /env --cat 5 || fail "working-set pack: the tree differs"
 	log "a working set's pack ($wspack): $total objects prefetched," \
 		"$(stat_field /env range_requests) ranges"
+	umount_env /env
+fi
+# 7. Whole packs after a miss.
+if [[ -n $PY ]]; then
+	run_py() { /env/bin/python3 -c 'import json, email.mime.text, flask' || fail "$1: python3 failed"; }
+	mount_env "$IDX" /env --store "$URL/store/" --cache "$T/cache-always" --stream-packs always
+	run_py always
+	[[ $(stat_field /env streamed_packs) -ge 1 ]] || fail "--stream-packs always streamed no pack"
+	python3 "$HERE/check-tree.py" "$CONDAFS" "$IDX" /env --cat 5 || fail "--stream-packs always: the tree differs"
+	[[ $(stat_field /env fetch_errors) == 0 ]] || fail "--stream-packs always: fetch errors"
+	log "--stream-packs always: $(stat_field /env streamed_packs) packs streamed"
+	umount_env /env
+	mount_env "$IDX" /env --store "$URL/store/" --cache "$T/cache-never" --stream-packs never
+	run_py never
+	[[ $(stat_field /env streamed_packs) == 0 ]] || fail "--stream-packs never streamed a pack"
+	umount_env /env
+	# 4 MB/s: measured, and too slow to stream whole packs by default.
+	mount_env "$IDX" /env --store "$URL/slowish/" --cache "$T/cache-slow"
+	run_py slowish
+	rate=$(stat_field /env link_rate)
+	[[ $rate -gt 0 && $rate -lt $((50 << 20)) ]] || fail "a 4 MB/s link measured at $rate bytes/s"
+	[[ $(stat_field /env streamed_packs) == 0 ]] || fail "a 4 MB/s link streamed whole packs"
+	log "a 4 MB/s link: measured $((rate / 1000)) kB/s, no pack streamed"
 	umount_env /env
 fi
 log "ok"
