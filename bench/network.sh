@@ -28,10 +28,12 @@
 #   lazy      no working set
 #   prefetch  --prefetch WS, WS profiled from that workload beforehand (0 ms,
 #             local store)
-#   packs, nopacks, wspack, h1, h2
-#             mechanisms the built condafs may not have yet: "n/a" unless
-#             `condafs mount --help` lists their flags (the table VARIANTS
-#             in bench/network.py: name, mount arguments, prep, needs)
+#   packs, nopacks, spec1m, spec4m, nostream, stream, wspack, h1, h2
+#             the fetch engine's mechanisms (the table VARIANTS in
+#             bench/network.py: name, mount arguments, prep, needs); "n/a"
+#             when `condafs mount --help` does not list their flags
+# CFS_NET_BIG=1 runs it all on the larger realistic environment (every
+# distribution of this Python's site-packages, about 90 packages, 300 MB).
 #   download  curl of one .tar.zst of the whole environment through the same
 #             proxy, piped into zstd -d | tar -x, the workload run from the
 #             extraction bound at /env (download + extract + workload)
@@ -65,5 +67,7 @@ done
 [[ ${CFS_NET_SQUASH:-1} == 0 ]] || command -v squashfuse_ll >/dev/null ||
 	fail "squashfuse_ll is not installed (apt-get install squashfuse)"
 unshare -n true 2>/dev/null || skip "cannot create a network namespace (unshare -n needs root)"
+# CFS_NET_BIG=1: the larger realistic environment (lib.sh, CFS_PYENV_BIG).
+[[ ${CFS_NET_BIG:-} == 1 ]] && export CFS_PYENV_BIG=1
 pyenv_index "$T" || fail "cannot build the realistic environment"
 exec unshare -n python3 "$top/bench/network.py" "$CONDAFS" "$T"

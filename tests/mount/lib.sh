@@ -167,8 +167,14 @@ corpus_index() {
 
 # pyenv_index DIR: the realistic environment from tests/fixtures/mkpyenv.py,
 # built once per build directory and reused; returns 1 if unavailable.
+# CFS_PYENV_BIG=1 (benchmarks): every distribution of site-packages and the
+# static libpython too, about 90 packages and 300 MB.
 pyenv_index() {
-	local dir=$1 src="$BUILDDIR/tests/mount/pyenv"
+	local dir=$1 src="$BUILDDIR/tests/mount/pyenv" mkargs=()
+	if [[ ${CFS_PYENV_BIG:-} == 1 ]]; then
+		src+=-big
+		mkargs=(--all-dists --with-static)
+	fi
 	[[ -f $SRCROOT/tests/fixtures/mkpyenv.py ]] || return 1
 	mkdir -p "$(dirname "$src")"
 	# mkpyenv.py reuses its output when its stamp says it is current.
@@ -178,7 +184,7 @@ pyenv_index() {
 		# Also when an older condafs wrote it (index format 2 has no packs).
 		if [[ ! -f $src/.indexed ]] || ! "$CONDAFS" info --json "$src/env.cfs" 2>/dev/null |
 			python3 -c 'import json, sys; sys.exit(json.load(sys.stdin)["format_version"] < 3)'; then
-			python3 "$SRCROOT/tests/fixtures/mkpyenv.py" "$src" >"$src.log" 2>&1 ||
+			python3 "$SRCROOT/tests/fixtures/mkpyenv.py" "$src" "${mkargs[@]}" >"$src.log" 2>&1 ||
 				{ cat "$src.log" >&2; exit 1; }
 			rm -f "$src/env.cfs"
 			"$CONDAFS" index "$src/conda-lock.yml" -o "$src/env.cfs" --store "$src/store" \
