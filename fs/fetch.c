@@ -59,12 +59,18 @@
 #define WANT_BUCKETS 4096
 /*
  * --stream-packs fast: a link whose answers come at this many bytes a
- * second or more (400 Mbit/s) streams whole packs after a miss; on a
- * slower one their bytes would delay the opens.  Answers of at least
- * RATE_MIN_BYTES are measured, from their first byte to their last.
+ * second or more (200 Mbit/s), after a wait for their first byte of at
+ * least STREAM_MIN_WAIT_US, streams whole packs after a miss.  On a slower
+ * link their bytes would delay the opens; on a link without latency a miss
+ * costs little, and decoding whole packs would take the CPU from the
+ * program.  Rates are measured on answers of at least
+ * RATE_MIN_BYTES are measured, from their first byte to their last:
+ * smaller ones fit in a shaper's burst and the sockets' buffers, and
+ * would make a 100 Mbit/s link look fast.
  */
-#define STREAM_MIN_RATE (50ull << 20)
-#define RATE_MIN_BYTES (128ull << 10)
+#define STREAM_MIN_RATE (25ull << 20)
+#define RATE_MIN_BYTES (1ull << 20)
+#define STREAM_MIN_WAIT_US 2000
 /* An open waits this much past its deadline for the transfer's own error. */
 #define WAIT_GRACE_MS 1000
 
@@ -143,6 +149,7 @@ struct cfs_fetcher {
 	unsigned inflight, inflight_bg;
 	bool h2;               /* the server answered over HTTP/2 */
 	uint64_t rate;         /* bytes/s of recent answers (moving average), 0: unknown */
+	uint64_t wait_us;      /* wait for their first byte (moving average), 0: unknown */
 	size_t prefetch_total, prefetch_left;
 
 	CURLM *multi;
@@ -751,23 +758,35 @@ static void describe(struct xfer *x, CURLcode rc, bool *transient, struct cfs_er
 	}
 }
 
-/* Folds a large answer's rate into f->rate (engine thread). */
-static void measure_rate(struct cfs_fetcher *f, struct xfer *x)
+/* Moving average: the new sample weighs a quarter. */
+static uint64_t average(uint64_t avg, uint64_t sample)
 {
-	curl_off_t bytes = 0, total = 0, first = 0;
-	uint64_t rate;
+	return avg ? (3 * avg + sample) / 4 : sample;
+}
+
+/*
+ * Folds an answer's wait for its first byte into f->wait_us and, for a
+ * large one, its rate into f->rate (engine thread).
+ */
+static void measure_link(struct cfs_fetcher *f, struct xfer *x)
+{
+	curl_off_t bytes = 0, total = 0, first = 0, sent = 0;
 
 	if (sym_curl_easy_getinfo(x->h, CURLINFO_SIZE_DOWNLOAD_T, &bytes) != CURLE_OK ||
 	    sym_curl_easy_getinfo(x->h, CURLINFO_TOTAL_TIME_T, &total) != CURLE_OK ||
 	    sym_curl_easy_getinfo(x->h, CURLINFO_STARTTRANSFER_TIME_T, &first) != CURLE_OK ||
-	    (uint64_t)bytes < RATE_MIN_BYTES)
+	    sym_curl_easy_getinfo(x->h, CURLINFO_PRETRANSFER_TIME_T, &sent) != CURLE_OK)
 		return;
-	/* Under 100 us from first to last byte: as fast as this can tell. */
-	rate = total - first > 100 ? (uint64_t)bytes * 1000000 / (uint64_t)(total - first)
-				   : (uint64_t)bytes * 10000;
 	pthread_mutex_lock(&f->lock);
-	f->rate = f->rate ? (3 * f->rate + rate) / 4 : rate;
-	atomic_store(&f->fs->stats.link_rate, f->rate);
+	f->wait_us = average(f->wait_us, first > sent ? (uint64_t)(first - sent) : 1);
+	atomic_store(&f->fs->stats.link_wait_us, f->wait_us);
+	if ((uint64_t)bytes >= RATE_MIN_BYTES) {
+		/* Under 100 us from first to last byte: as fast as this can tell. */
+		f->rate = average(f->rate, total - first > 100
+				  ? (uint64_t)bytes * 1000000 / (uint64_t)(total - first)
+				  : (uint64_t)bytes * 10000);
+		atomic_store(&f->fs->stats.link_rate, f->rate);
+	}
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -794,7 +813,7 @@ static void xfer_finish(struct cfs_fetcher *f, struct xfer *x, CURLcode rc)
 	}
 	ok = rc == CURLE_OK && x->code >= 200 && x->code < 300;
 	if (ok)
-		measure_rate(f, x);
+		measure_link(f, x);
 	if (!x->pack && ok) {
 		/* One object: its body ended, so did the object. */
 		struct want *w;
@@ -1022,7 +1041,7 @@ errint_t cfs_fetcher_get(struct cfs_fetcher *f, const uint8_t digest[CFS_SHA256_
 		queue_open(f, w);
 		if (f->o.packs && (f->o.stream_packs == CFS_FS_STREAM_ALWAYS ||
 				   (f->o.stream_packs == CFS_FS_STREAM_FAST &&
-				    f->rate >= STREAM_MIN_RATE))) {
+				    f->rate >= STREAM_MIN_RATE && f->wait_us >= STREAM_MIN_WAIT_US))) {
 			const struct cfs_packmap_entry *e = cfs_packmap_find(&f->fs->packs, digest);
 			if (e && !atomic_load(&f->fs->packs.packs[e->pack].missing))
 				stream_pack(f, e);

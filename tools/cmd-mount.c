@@ -44,7 +44,7 @@ static const char mount_help[] =
 	"                             with it (default 256K; 0: none)\n"
 	"      --stream-packs WHEN    after a miss, fetch the rest of its package's pack in\n"
 	"                             the background: never, fast (default: once the link\n"
-	"                             has shown 400 Mbit/s) or always\n"
+	"                             has shown 200 Mbit/s and 2 ms round trips) or always\n"
 	"      --http-version V       1.1, 2 or auto (default: HTTP/2 where https offers it)\n"
 	"      --cacert FILE          CA certificates for an https store\n"
 	"  -f, --foreground           stay in the foreground and log to stderr\n"
@@ -296,6 +296,8 @@ int cmd_stats(int argc, char **argv)
 			row_count(o, "packs streamed", "streamed_packs");
 			printf("%-18s %.0f Mbit/s\n", "link rate",
 			       json_integer_value(json_object_get(o, "link_rate")) * 8 / 1e6);
+			printf("%-18s %.1f ms\n", "first byte after",
+			       json_integer_value(json_object_get(o, "link_wait_us")) / 1000.0);
 		}
 		printf("%-18s %.1f ms\n", "fetch p50", json_integer_value(json_object_get(o, "fetch_p50_us")) / 1000.0);
 		printf("%-18s %.1f ms\n", "fetch p99", json_integer_value(json_object_get(o, "fetch_p99_us")) / 1000.0);

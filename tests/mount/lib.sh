@@ -90,6 +90,7 @@ enter_ns() {
 
 MOUNTS=()
 DAEMONS=()
+HELPERS=()
 NGINX_PID=
 
 inner_cleanup() {
@@ -102,6 +103,9 @@ inner_cleanup() {
 		kill "$pid" 2>/dev/null
 	done
 	[[ -n $NGINX_PID ]] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
+	for pid in "${HELPERS[@]}"; do # other servers a test started
+		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	done
 	if [[ $rc -ne 0 ]]; then
 		[[ -f $T/daemon.log ]] && { echo "--- daemon log" >&2; tail -n 30 "$T/daemon.log" >&2; }
 		[[ -f $T/error.log ]] && { echo "--- nginx error.log" >&2; tail -n 10 "$T/error.log" >&2; }
