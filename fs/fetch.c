@@ -149,7 +149,7 @@ struct cfs_fetcher {
 	unsigned inflight, inflight_bg;
 	bool h2;               /* the server answered over HTTP/2 */
 	uint64_t rate;         /* bytes/s of recent answers (moving average), 0: unknown */
-	uint64_t wait_us;      /* wait for their first byte (moving average), 0: unknown */
+	uint64_t wait_us;      /* shortest wait for an answer's first byte, 0: unknown */
 	size_t prefetch_total, prefetch_left;
 
 	CURLM *multi;
@@ -765,12 +765,15 @@ static uint64_t average(uint64_t avg, uint64_t sample)
 }
 
 /*
- * Folds an answer's wait for its first byte into f->wait_us and, for a
- * large one, its rate into f->rate (engine thread).
+ * Folds an answer's wait for its first byte into f->wait_us, the shortest
+ * seen (queueing behind other answers only ever adds to it: the shortest
+ * is the round trip), and, for a large answer, its rate into f->rate
+ * (engine thread).
  */
 static void measure_link(struct cfs_fetcher *f, struct xfer *x)
 {
 	curl_off_t bytes = 0, total = 0, first = 0, sent = 0;
+	uint64_t wait;
 
 	if (sym_curl_easy_getinfo(x->h, CURLINFO_SIZE_DOWNLOAD_T, &bytes) != CURLE_OK ||
 	    sym_curl_easy_getinfo(x->h, CURLINFO_TOTAL_TIME_T, &total) != CURLE_OK ||
@@ -778,7 +781,9 @@ static void measure_link(struct cfs_fetcher *f, struct xfer *x)
 	    sym_curl_easy_getinfo(x->h, CURLINFO_PRETRANSFER_TIME_T, &sent) != CURLE_OK)
 		return;
 	pthread_mutex_lock(&f->lock);
-	f->wait_us = average(f->wait_us, first > sent ? (uint64_t)(first - sent) : 1);
+	wait = first > sent ? (uint64_t)(first - sent) : 1;
+	if (!f->wait_us || wait < f->wait_us)
+		f->wait_us = wait;
 	atomic_store(&f->fs->stats.link_wait_us, f->wait_us);
 	if ((uint64_t)bytes >= RATE_MIN_BYTES) {
 		/* Under 100 us from first to last byte: as fast as this can tell. */
