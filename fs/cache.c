@@ -41,6 +41,9 @@ struct cfs_cache {
 	void *held_ctx;
 	pthread_mutex_t lock;
 	uint64_t usage; /* last scan plus what this daemon added since */
+	bool new_cache;     /* objects/ff missing at open: make the subdirectories */
+	bool maker_started;
+	pthread_t maker;
 };
 
 struct entry {
@@ -218,21 +221,29 @@ static void make_room(struct cfs_cache *c, uint64_t need)
 }
 
 /*
- * objects/00 to objects/ff, made once when the cache is new, so that a cold
- * start does not pay for a failed rename and a mkdir on its first objects.
- * Failures are left to cfs_cache_tmp_publish, which makes a missing one.
+ * objects/00 to objects/ff, made once when the cache is new, so that the
+ * first objects do not each pay for a failed rename and a mkdir.  Making
+ * 256 directories costs a fresh cache some 30 ms of file system work, so
+ * it runs on a thread of its own once the file system is mounted, beside
+ * the first processes; cfs_cache_tmp_publish makes any directory that is
+ * still missing when it needs it.
  */
-static void make_subdirs(struct cfs_cache *c)
+static void *make_subdirs(void *arg)
 {
-	struct stat st;
+	struct cfs_cache *c = arg;
 	char sub[16];
 
-	if (fstatat(c->dirfd, "objects/ff", &st, 0) == 0)
-		return;
 	for (unsigned i = 0; i < 256; i++) {
 		snprintf(sub, sizeof(sub), "objects/%02x", i);
 		mkdirat(c->dirfd, sub, 0755);
 	}
+	return NULL;
+}
+
+void cfs_cache_start(struct cfs_cache *c)
+{
+	if (c->new_cache && !c->maker_started)
+		c->maker_started = pthread_create(&c->maker, NULL, make_subdirs, c) == 0;
 }
 
 errint_t cfs_cache_open(const char *dir, uint64_t max_bytes, struct cfs_stats *stats,
@@ -242,6 +253,7 @@ errint_t cfs_cache_open(const char *dir, uint64_t max_bytes, struct cfs_stats *s
 	struct cfs_cache *c;
 	cleanup_free char *objects = cfs_xasprintf("%s/objects", dir);
 	cleanup_free char *tmp = cfs_xasprintf("%s/tmp", dir);
+	struct stat st;
 	int r;
 
 	if ((r = cfs_mkdir_p(objects, 0755)) < 0 || (r = cfs_mkdir_p(tmp, 0755)) < 0)
@@ -261,7 +273,7 @@ errint_t cfs_cache_open(const char *dir, uint64_t max_bytes, struct cfs_stats *s
 		cfs_cache_free(c);
 		return cfs_err_set(err, -r, "cache %s/.evict.lock: %s", dir, strerror(-r));
 	}
-	make_subdirs(c);
+	c->new_cache = fstatat(c->dirfd, "objects/ff", &st, 0) < 0;
 	c->max = max_bytes;
 	c->stats = stats;
 	c->held = held;
@@ -277,6 +289,8 @@ void cfs_cache_free(struct cfs_cache *c)
 {
 	if (!c)
 		return;
+	if (c->maker_started)
+		pthread_join(c->maker, NULL);
 	if (c->lockfd >= 0)
 		close(c->lockfd);
 	close(c->dirfd);

@@ -413,6 +413,7 @@ static errint_t mount_and_serve(const struct cfs_fs_opts *o, bool exit_child, pi
 		pipefd[1] = -1;
 		detach(o->log_file, o->log_stderr);
 	}
+	cfs_cache_start(fs->cache);
 	cfs_prefetch_start(fs, fs->prefetch, o->prefetch_jobs);
 	r = serve(se, o);
 fail_mount:

@@ -139,6 +139,9 @@ errint_t cfs_cache_open(const char *dir, uint64_t max_bytes, struct cfs_stats *s
 			cfs_held_fn held, void *held_ctx, struct cfs_cache **out,
 			struct cfs_err *err);
 void cfs_cache_free(struct cfs_cache *c);
+/* Starts the cache's background work (making a new cache's directories);
+ * call once the daemon has forked. */
+void cfs_cache_start(struct cfs_cache *c);
 const char *cfs_cache_dir(const struct cfs_cache *c);
 uint64_t cfs_cache_usage(struct cfs_cache *c);
 

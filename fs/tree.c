@@ -37,17 +37,71 @@ static errint_t corrupt(const char *path, struct cfs_err *err, const char *what,
 			   (unsigned long long)ino, what);
 }
 
+static int cmp_kid(const void *a, const void *b, void *ctx)
+{
+	const struct cfs_tree *t = ctx;
+
+	return strcmp(cfs_tree_str(t, t->nodes[*(const uint32_t *)a].name),
+		      cfs_tree_str(t, t->nodes[*(const uint32_t *)b].name));
+}
+
+/*
+ * Each directory's children into t->kids, sorted by name as
+ * cfs_tree_lookup wants them (strcmp, which is SQLite's BINARY order).
+ */
+static errint_t link_kids(struct cfs_tree *t, const char *path, struct cfs_err *err)
+{
+	uint32_t n_kids = 0;
+
+	for (uint32_t i = CFS_ROOT_INO + 1; i < t->n_nodes; i++)
+		if (t->nodes[i].mode)
+			t->nodes[t->nodes[i].parent].count++;
+	for (uint32_t i = CFS_ROOT_INO; i < t->n_nodes; i++) {
+		struct cfs_inode *n = &t->nodes[i];
+
+		if (!n->count)
+			continue;
+		if (!S_ISDIR(n->mode))
+			return corrupt(path, err, "has children but is not a directory", i);
+		n->data = n_kids;
+		n_kids += n->count;
+		n->count = 0;
+	}
+	for (uint32_t i = CFS_ROOT_INO + 1; i < t->n_nodes; i++) {
+		struct cfs_inode *dir = &t->nodes[t->nodes[i].parent];
+
+		if (t->nodes[i].mode)
+			t->kids[dir->data + dir->count++] = i;
+	}
+	for (uint32_t i = CFS_ROOT_INO; i < t->n_nodes; i++) {
+		const struct cfs_inode *n = &t->nodes[i];
+		uint32_t *kids = t->kids + n->data;
+
+		if (n->count < 2)
+			continue;
+		qsort_r(kids, n->count, sizeof(*kids), cmp_kid, t);
+		for (uint32_t k = 1; k < n->count; k++)
+			if (cmp_kid(&kids[k - 1], &kids[k], t) == 0)
+				return corrupt(path, err, "a second entry of that name", kids[k]);
+	}
+	return 0;
+}
+
+/*
+ * Every node, in ino order: the table's own order, so that a cold index is
+ * read front to back (through the (parent, name) index it would be read in
+ * random order, page by page).  Children are linked afterwards.
+ */
 static errint_t load_rows(struct cfs_tree *t, sqlite3 *h, const char *path,
 			  struct cfs_buf *pool, struct cfs_err *err)
 {
 	cleanup_stmt sqlite3_stmt *st = NULL;
-	size_t n_kids = 0, n_digests = 0, digests_alloc = 0;
-	uint32_t last_parent = 0;
+	size_t n_digests = 0, digests_alloc = 0;
 	int rc;
 
 	if (sqlite3_prepare_v2(h, "SELECT ino, parent, name, mode, size, mtime, mtime_nsec,"
 			       " digest, target, package, rule, pruned FROM nodes"
-			       " ORDER BY parent, name", -1, &st, NULL))
+			       " ORDER BY ino", -1, &st, NULL))
 		return cfs_err_set(err, EIO, "%s: %s", path, sqlite3_errmsg(h));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		sqlite3_int64 ino = sqlite3_column_int64(st, 0);
@@ -95,31 +149,13 @@ static errint_t load_rows(struct cfs_tree *t, sqlite3 *h, const char *path,
 		} else if (!S_ISDIR(n->mode)) {
 			return corrupt(path, err, "unsupported file type", (uint64_t)ino);
 		}
-		if (parent == 0)
-			continue;
-		/* Rows come grouped by parent, so each directory's children are contiguous. */
-		if ((uint32_t)parent != last_parent) {
-			if (t->nodes[parent].count)
-				return corrupt(path, err, "children out of order", (uint64_t)ino);
-			t->nodes[parent].data = (uint32_t)n_kids;
-			last_parent = (uint32_t)parent;
-		}
-		t->kids[n_kids++] = (uint32_t)ino;
-		t->nodes[parent].count++;
 	}
 	if (rc != SQLITE_DONE)
 		return cfs_err_set(err, EIO, "%s: %s", path, sqlite3_errmsg(h));
 	t->digests = cfs_xrealloc(t->digests, (n_digests ? n_digests : 1) * CFS_SHA256_LEN);
-	/* Every parent must be a directory. */
-	for (uint32_t i = CFS_ROOT_INO; i < t->n_nodes; i++) {
-		const struct cfs_inode *n = &t->nodes[i];
-		if (n->count && !S_ISDIR(n->mode))
-			return corrupt(path, err, "has children but is not a directory", i);
-	}
 	if (!S_ISDIR(t->nodes[CFS_ROOT_INO].mode))
 		return corrupt(path, err, "root is not a directory", CFS_ROOT_INO);
 	t->nodes[CFS_ROOT_INO].flags &= (uint8_t)~CFS_INODE_PRUNED; /* never pruned */
-	cfs_tree_recount(t);
 	return 0;
 }
 
@@ -222,6 +258,8 @@ errint_t cfs_tree_load(struct cfs_tree *t, const char *path, struct cfs_err *err
 	if (r == 0)
 		r = load_rows(t, h, path, &pool, err);
 	t->pool = cfs_buf_steal(&pool, NULL);
+	if (r == 0 && (r = link_kids(t, path, err)) == 0)
+		cfs_tree_recount(t);
 	if (r == 0 && cfs_db_get_meta(db, "store", &t->store) < 0)
 		t->store = NULL;
 	if (r == 0) {
