@@ -6,8 +6,7 @@
  * time, the user or the machine: uid/gid 0, no user or group names, mtimes
  * from the index in whole seconds.
  */
-#include <archive.h>
-#include <archive_entry.h>
+#include "archive-api.h"
 #include <string.h>
 #include <sys/stat.h>
 
@@ -21,7 +20,7 @@ static la_ssize_t tar_out(struct archive *a, void *ctx, const void *buf, size_t 
 	int r = export_stream_write(ctx, buf, len);
 
 	if (r < 0) {
-		archive_set_error(a, -r, "%s", strerror(-r));
+		sym_archive_set_error(a, -r, "%s", strerror(-r));
 		return -1;
 	}
 	return (la_ssize_t)len;
@@ -30,19 +29,19 @@ static la_ssize_t tar_out(struct archive *a, void *ctx, const void *buf, size_t 
 static errint_t tar_data(void *ctx, const void *data, size_t len)
 {
 	struct archive *a = ctx;
-	la_ssize_t n = archive_write_data(a, data, len);
+	la_ssize_t n = sym_archive_write_data(a, data, len);
 
 	if (n < 0 || (size_t)n != len)
-		return archive_errno(a) > 0 ? -archive_errno(a) : -EIO;
+		return sym_archive_errno(a) > 0 ? -sym_archive_errno(a) : -EIO;
 	return 0;
 }
 
 static errint_t tar_fail(struct export_ctx *x, struct archive *a, const char *name)
 {
-	int code = archive_errno(a) > 0 ? archive_errno(a) : EIO;
+	int code = sym_archive_errno(a) > 0 ? sym_archive_errno(a) : EIO;
 
 	return cfs_err_set(x->err, code, "%s: %s: %s", x->out_name, name,
-			   archive_error_string(a) ? archive_error_string(a) : strerror(code));
+			   sym_archive_error_string(a) ? sym_archive_error_string(a) : strerror(code));
 }
 
 static errint_t write_items(struct export_ctx *x, struct export_pipe *p, struct archive *a,
@@ -55,22 +54,22 @@ static errint_t write_items(struct export_ctx *x, struct export_pipe *p, struct 
 		cleanup_free char *name = NULL;
 		int r;
 
-		archive_entry_clear(e);
+		sym_archive_entry_clear(e);
 		name = S_ISDIR(mode) ? cfs_xasprintf("%s/", it->name) : cfs_xstrdup(it->name);
-		archive_entry_copy_pathname(e, name);
-		archive_entry_set_mode(e, mode);
-		archive_entry_set_uid(e, 0);
-		archive_entry_set_gid(e, 0);
+		sym_archive_entry_copy_pathname(e, name);
+		sym_archive_entry_set_mode(e, mode);
+		sym_archive_entry_set_uid(e, 0);
+		sym_archive_entry_set_gid(e, 0);
 		/* Whole seconds: a .pyc records its source's mtime in seconds, and
 		 * sub-second times would cost a pax header per entry. */
-		archive_entry_set_mtime(e, n ? n->mtime : x->tree->nodes[0].mtime, 0);
+		sym_archive_entry_set_mtime(e, n ? n->mtime : x->tree->nodes[0].mtime, 0);
 		if (S_ISREG(mode))
-			archive_entry_set_size(e, (la_int64_t)n->size);
+			sym_archive_entry_set_size(e, (la_int64_t)n->size);
 		else
-			archive_entry_set_size(e, 0);
+			sym_archive_entry_set_size(e, 0);
 		if (S_ISLNK(mode))
-			archive_entry_copy_symlink(e, n->target);
-		if (archive_write_header(a, e) < ARCHIVE_WARN)
+			sym_archive_entry_copy_symlink(e, n->target);
+		if (sym_archive_write_header(a, e) < ARCHIVE_WARN)
 			return tar_fail(x, a, name);
 		if (S_ISREG(mode)) {
 			r = export_pipe_read(p, (size_t)it->node, tar_data, a);
@@ -95,31 +94,35 @@ static errint_t pad_record(struct export_ctx *x, struct export_stream *s)
 
 errint_t export_write_tar(struct export_ctx *x, struct export_stream *s)
 {
-	struct archive *a = archive_write_new();
-	struct archive_entry *e = archive_entry_new();
+	struct archive *a;
+	struct archive_entry *e;
 	struct export_pipe *p = NULL;
 	int r;
 
+	if ((r = cfs_archive_load(x->err)) < 0)
+		return r;
+	a = sym_archive_write_new();
+	e = sym_archive_entry_new();
 	if (!a || !e)
 		abort();
 	/* Unblocked: libarchive hands data straight to the stream instead of
 	 * copying it into 10 KiB records; the last record is padded below. */
-	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-	    archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
-	    archive_write_open(a, s, NULL, tar_out, NULL) != ARCHIVE_OK) {
+	if (sym_archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+	    sym_archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
+	    sym_archive_write_open(a, s, NULL, tar_out, NULL) != ARCHIVE_OK) {
 		r = tar_fail(x, a, "tar");
 		goto out;
 	}
 	r = export_pipe_start(x, &p);
 	if (r == 0)
 		r = write_items(x, p, a, e);
-	if (r == 0 && archive_write_close(a) != ARCHIVE_OK)
+	if (r == 0 && sym_archive_write_close(a) != ARCHIVE_OK)
 		r = tar_fail(x, a, "end of archive");
 	if (r == 0)
 		r = pad_record(x, s);
 	export_pipe_stop(p);
 out:
-	archive_entry_free(e);
-	archive_write_free(a);
+	sym_archive_entry_free(e);
+	sym_archive_write_free(a);
 	return r;
 }

@@ -5,8 +5,7 @@
  * of an install: hardlinks, late relocation, noarch python, entry points,
  * conda-meta.
  */
-#include <archive.h>
-#include <archive_entry.h>
+#include "archive-api.h"
 #include <string.h>
 #include <sys/stat.h>
 
@@ -48,21 +47,21 @@ errint_t pkg_info_entry(struct pkg_ctx *c, struct archive *a, struct archive_ent
 	char chunk[1 << 16];
 	la_ssize_t n;
 
-	if (!b || archive_entry_filetype(ae) != AE_IFREG)
+	if (!b || sym_archive_entry_filetype(ae) != AE_IFREG)
 		return 0;
 	if (*seen)
 		return cfs_err_set(c->err, EBADMSG, "%s: %s: appears twice in the archive",
 				   c->label, name);
 	cfs_buf_init(b, CFS_MAX_JSON_BYTES);
 	cfs_buf_add(b, "", 0);
-	while ((n = archive_read_data(a, chunk, sizeof(chunk))) > 0) {
+	while ((n = sym_archive_read_data(a, chunk, sizeof(chunk))) > 0) {
 		if (cfs_buf_add(b, chunk, (size_t)n) < 0)
 			return cfs_err_set(c->err, EFBIG, "%s: %s: larger than %u bytes", c->label,
 					   name, CFS_MAX_JSON_BYTES);
 	}
 	if (n < 0)
 		return cfs_err_set(c->err, EBADMSG, "%s: %s: corrupt archive: %s", c->label, name,
-				   archive_error_string(a));
+				   sym_archive_error_string(a));
 	*seen = true;
 	/* In a .tar.bz2 the payload may follow: learn placeholders now. */
 	if (b == &c->paths_json && !c->have_paths) {

@@ -3,7 +3,7 @@
 #ifndef CFS_PACKAGE_INTERNAL_H
 #define CFS_PACKAGE_INTERNAL_H
 
-#include <archive.h>
+#include "archive-api.h"
 #include <jansson.h>
 
 #include "buf.h"

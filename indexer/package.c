@@ -10,8 +10,7 @@
  */
 #include "package.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "archive-api.h"
 #include <fnmatch.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,7 +23,7 @@
 static void archive_freep(struct archive **a)
 {
 	if (*a)
-		archive_read_free(*a);
+		sym_archive_read_free(*a);
 }
 #define cleanup_archive __attribute__((cleanup(archive_freep)))
 
@@ -129,12 +128,12 @@ static errint_t read_entry_data(struct pkg_ctx *c, struct archive *a, const char
 		const void *buf;
 		size_t len;
 		la_int64_t off;
-		int rc = archive_read_data_block(a, &buf, &len, &off);
+		int rc = sym_archive_read_data_block(a, &buf, &len, &off);
 		if (rc == ARCHIVE_EOF)
 			return 0;
 		if (rc < ARCHIVE_WARN)
 			return cfs_err_set(c->err, EBADMSG, "%s: %s: corrupt archive: %s", c->label,
-					   path, archive_error_string(a));
+					   path, sym_archive_error_string(a));
 		if ((uint64_t)off != b->len)
 			return cfs_err_set(c->err, EBADMSG, "%s: %s: sparse archive members are not "
 					   "supported", c->label, path);
@@ -166,12 +165,12 @@ static errint_t stream_entry(struct pkg_ctx *c, struct archive *a, const char *p
 		const void *buf;
 		size_t len;
 		la_int64_t off;
-		int rc = archive_read_data_block(a, &buf, &len, &off);
+		int rc = sym_archive_read_data_block(a, &buf, &len, &off);
 		if (rc == ARCHIVE_EOF)
 			break;
 		if (rc < ARCHIVE_WARN) {
 			r = cfs_err_set(c->err, EBADMSG, "%s: %s: corrupt archive: %s", c->label,
-					path, archive_error_string(a));
+					path, sym_archive_error_string(a));
 			break;
 		}
 		if ((uint64_t)off != total) {
@@ -244,9 +243,9 @@ static void seen_meta(struct seen *s, enum seen_kind kind, struct archive_entry 
 		      const char *link)
 {
 	s->kind = kind;
-	s->perm = archive_entry_perm(ae) & 07777;
-	s->mtime = archive_entry_mtime(ae);
-	s->mtime_nsec = (uint32_t)archive_entry_mtime_nsec(ae);
+	s->perm = sym_archive_entry_perm(ae) & 07777;
+	s->mtime = sym_archive_entry_mtime(ae);
+	s->mtime_nsec = (uint32_t)sym_archive_entry_mtime_nsec(ae);
 	free(s->link);
 	s->link = link ? cfs_xstrdup(link) : NULL;
 }
@@ -271,8 +270,8 @@ static const char *strip_dot_slash(const char *s)
 
 errint_t pkg_payload_entry(struct pkg_ctx *c, struct archive *a, struct archive_entry *ae)
 {
-	const char *raw = archive_entry_pathname(ae);
-	const char *hardlink = archive_entry_hardlink(ae);
+	const char *raw = sym_archive_entry_pathname(ae);
+	const char *hardlink = sym_archive_entry_hardlink(ae);
 	cleanup_free char *path = NULL;
 	enum seen_kind kind;
 	struct seen *s;
@@ -286,22 +285,22 @@ errint_t pkg_payload_entry(struct pkg_ctx *c, struct archive *a, struct archive_
 	len = strlen(path);
 	while (len && path[len - 1] == '/')
 		path[--len] = '\0';
-	if (!*path || archive_entry_filetype(ae) == AE_IFDIR)
+	if (!*path || sym_archive_entry_filetype(ae) == AE_IFDIR)
 		return 0;
 	if (!cfs_path_is_safe(path))
 		return cfs_err_set(c->err, EPERM,
 				   "%s: archive member '%s' is absolute or escapes the prefix",
 				   c->label, path);
-	if (archive_entry_size_is_set(ae) &&
-	    (uint64_t)archive_entry_size(ae) > CFS_MAX_FILE_BYTES)
+	if (sym_archive_entry_size_is_set(ae) &&
+	    (uint64_t)sym_archive_entry_size(ae) > CFS_MAX_FILE_BYTES)
 		return cfs_err_set(c->err, EFBIG, "%s: %s: absurd size %lld bytes", c->label,
-				   path, (long long)archive_entry_size(ae));
+				   path, (long long)sym_archive_entry_size(ae));
 
 	if (hardlink)
 		kind = SEEN_HARDLINK;
-	else if (archive_entry_filetype(ae) == AE_IFREG)
+	else if (sym_archive_entry_filetype(ae) == AE_IFREG)
 		kind = SEEN_FILE;
-	else if (archive_entry_filetype(ae) == AE_IFLNK)
+	else if (sym_archive_entry_filetype(ae) == AE_IFLNK)
 		kind = SEEN_SYMLINK;
 	else
 		return cfs_err_set(c->err, EBADMSG, "%s: %s: unsupported archive member type",
@@ -318,12 +317,12 @@ errint_t pkg_payload_entry(struct pkg_ctx *c, struct archive *a, struct archive_
 		s = &early_add(c, path)->seen;
 	}
 	seen_meta(s, kind, ae, kind == SEEN_HARDLINK ? strip_dot_slash(hardlink)
-			       : kind == SEEN_SYMLINK ? (archive_entry_symlink(ae) ?
-							 archive_entry_symlink(ae) : "")
+			       : kind == SEEN_SYMLINK ? (sym_archive_entry_symlink(ae) ?
+							 sym_archive_entry_symlink(ae) : "")
 			       : NULL);
 	if (kind != SEEN_FILE)
 		return 0;
-	size = archive_entry_size_is_set(ae) ? (uint64_t)archive_entry_size(ae)
+	size = sym_archive_entry_size_is_set(ae) ? (uint64_t)sym_archive_entry_size(ae)
 					      : CFS_STORE_SIZE_UNKNOWN;
 	return pp ? known_file(c, a, pp, size) : stream_entry(c, a, path, NULL, s, size);
 }
@@ -338,9 +337,9 @@ struct nested {
 static la_ssize_t nested_read(struct archive *a, void *ud, const void **out)
 {
 	struct nested *n = ud;
-	la_ssize_t len = archive_read_data(n->outer, n->buf, sizeof(n->buf));
+	la_ssize_t len = sym_archive_read_data(n->outer, n->buf, sizeof(n->buf));
 	if (len < 0)
-		archive_set_error(a, EIO, "%s", archive_error_string(n->outer));
+		sym_archive_set_error(a, EIO, "%s", sym_archive_error_string(n->outer));
 	*out = n->buf;
 	return len;
 }
@@ -353,30 +352,30 @@ static errint_t walk_tar(struct pkg_ctx *c, struct archive *a, const char *what,
 	struct archive_entry *ae;
 	int rc, r;
 
-	while ((rc = archive_read_next_header(a, &ae)) == ARCHIVE_OK || rc == ARCHIVE_WARN) {
+	while ((rc = sym_archive_read_next_header(a, &ae)) == ARCHIVE_OK || rc == ARCHIVE_WARN) {
 		r = fn(c, a, ae);
 		if (r < 0)
 			return r;
 	}
 	if (rc != ARCHIVE_EOF)
 		return cfs_err_set(c->err, EBADMSG, "%s: %s: corrupt or truncated archive: %s",
-				   c->label, what, archive_error_string(a));
+				   c->label, what, sym_archive_error_string(a));
 	return 0;
 }
 
 static struct archive *new_tar_reader(void)
 {
-	struct archive *a = archive_read_new();
-	archive_read_support_filter_zstd(a);
-	archive_read_support_filter_bzip2(a);
-	archive_read_support_filter_none(a);
-	archive_read_support_format_tar(a);
+	struct archive *a = sym_archive_read_new();
+	sym_archive_read_support_filter_zstd(a);
+	sym_archive_read_support_filter_bzip2(a);
+	sym_archive_read_support_filter_none(a);
+	sym_archive_read_support_format_tar(a);
 	return a;
 }
 
 static errint_t dispatch_entry(struct pkg_ctx *c, struct archive *a, struct archive_entry *ae)
 {
-	const char *name = archive_entry_pathname(ae);
+	const char *name = sym_archive_entry_pathname(ae);
 	if (name && name[0] == '.' && name[1] == '/')
 		name += 2;
 	if (name && strncmp(name, "info/", 5) == 0)
@@ -386,7 +385,7 @@ static errint_t dispatch_entry(struct pkg_ctx *c, struct archive *a, struct arch
 
 static errint_t info_only(struct pkg_ctx *c, struct archive *a, struct archive_entry *ae)
 {
-	const char *name = archive_entry_pathname(ae);
+	const char *name = sym_archive_entry_pathname(ae);
 	if (name && name[0] == '.' && name[1] == '/')
 		name += 2;
 	if (name && strncmp(name, "info/", 5) == 0)
@@ -398,25 +397,25 @@ static errint_t info_only(struct pkg_ctx *c, struct archive *a, struct archive_e
 static errint_t walk_conda_member(struct pkg_ctx *c, const char *archive_path,
 				  const char *glob, entry_fn fn)
 {
-	cleanup_archive struct archive *zip = archive_read_new();
+	cleanup_archive struct archive *zip = sym_archive_read_new();
 	struct archive_entry *ae;
 	int rc;
 
-	archive_read_support_format_zip_seekable(zip);
-	if (archive_read_open_filename(zip, archive_path, 1 << 16) != ARCHIVE_OK)
+	sym_archive_read_support_format_zip_seekable(zip);
+	if (sym_archive_read_open_filename(zip, archive_path, 1 << 16) != ARCHIVE_OK)
 		return cfs_err_set(c->err, EBADMSG, "%s: not a .conda archive: %s", c->label,
-				   archive_error_string(zip));
-	while ((rc = archive_read_next_header(zip, &ae)) == ARCHIVE_OK || rc == ARCHIVE_WARN) {
-		const char *name = archive_entry_pathname(ae);
+				   sym_archive_error_string(zip));
+	while ((rc = sym_archive_read_next_header(zip, &ae)) == ARCHIVE_OK || rc == ARCHIVE_WARN) {
+		const char *name = sym_archive_entry_pathname(ae);
 		if (!name || fnmatch(glob, name, FNM_PATHNAME) != 0)
 			continue;
 		struct nested *n = cfs_xmalloc(sizeof(*n));
 		cleanup_archive struct archive *tar = new_tar_reader();
 		n->outer = zip;
 		int r;
-		if (archive_read_open(tar, n, NULL, nested_read, NULL) != ARCHIVE_OK)
+		if (sym_archive_read_open(tar, n, NULL, nested_read, NULL) != ARCHIVE_OK)
 			r = cfs_err_set(c->err, EBADMSG, "%s: %s: corrupt member: %s", c->label, name,
-					archive_error_string(tar));
+					sym_archive_error_string(tar));
 		else
 			r = walk_tar(c, tar, name, fn);
 		free(n);
@@ -424,7 +423,7 @@ static errint_t walk_conda_member(struct pkg_ctx *c, const char *archive_path,
 	}
 	if (rc != ARCHIVE_EOF)
 		return cfs_err_set(c->err, EBADMSG, "%s: corrupt .conda archive: %s", c->label,
-				   archive_error_string(zip));
+				   sym_archive_error_string(zip));
 	return cfs_err_set(c->err, EBADMSG, "%s: .conda archive has no %s member", c->label, glob);
 }
 
@@ -449,6 +448,8 @@ errint_t cfs_package_install(const struct cfs_install_opts *opts, const char *ar
 	int r;
 
 	memset(out, 0, sizeof(*out));
+	if ((r = cfs_archive_load(err)) < 0)
+		return r;
 	out->lock = lp;
 	memcpy(out->sha256, archive_sha256, CFS_SHA256_LEN);
 	if (lp->has_md5)
@@ -463,9 +464,9 @@ errint_t cfs_package_install(const struct cfs_install_opts *opts, const char *ar
 			r = walk_conda_member(&c, archive_path, "pkg-*.tar.zst", pkg_payload_entry);
 	} else if (ends_with(lp->fn, ".tar.bz2")) {
 		cleanup_archive struct archive *a = new_tar_reader();
-		if (archive_read_open_filename(a, archive_path, 1 << 16) != ARCHIVE_OK)
+		if (sym_archive_read_open_filename(a, archive_path, 1 << 16) != ARCHIVE_OK)
 			r = cfs_err_set(err, EBADMSG, "%s: not a .tar.bz2 archive: %s", c.label,
-					archive_error_string(a));
+					sym_archive_error_string(a));
 		else
 			r = walk_tar(&c, a, "payload", dispatch_entry);
 		if (r == 0)

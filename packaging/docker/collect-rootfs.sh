@@ -6,7 +6,9 @@
 # binary), the dynamic loader and the shared libraries its programs need
 # (from ldd), libcurl.so.4 and the libraries it needs (condafs loads it
 # with dlopen() for http(s):// and s3:// stores, so ldd does not name it;
-# the one in ldconfig's cache built for the same C library), and the few
+# the one in ldconfig's cache built for the same C library), libgcc_s.so.1
+# (which the C library loads when a thread is cancelled, as libfuse does
+# with its workers), and the few
 # files a daemon serving HTTP(S) stores needs, into ROOTFS, which must not
 # exist yet:
 #
@@ -71,21 +73,23 @@ find "$destdir" -type f | while read -r f; do
 	copy_needed "$f"
 done
 
-# libcurl.so.4, as dlopen() finds it (ldconfig's cache), and what it needs:
-# of the cached ones (there may be one per architecture), the one that
-# uses the same libc.so.6 as condafs.
+# libcurl.so.4 and libgcc_s.so.1, as dlopen() finds them (ldconfig's
+# cache), and what they need: of the cached ones (there may be one per
+# architecture), the one that uses the same libc.so.6 as condafs.
 condafs=$(find "$rootfs" -path '*/bin/condafs' -type f | head -n 1)
 libc=$(ldd "$condafs" | awk '$1 == "libc.so.6" { print $3 }')
-libcurl=
-for lib in $(ldconfig -p | awk '$1 == "libcurl.so.4" { print $NF }'); do
-	if ldd "$lib" 2>/dev/null | grep -q "^[[:space:]]*libc\.so\.6 => $libc "; then
-		libcurl=$lib
-		break
-	fi
+for soname in libcurl.so.4 libgcc_s.so.1; do
+	found=
+	for lib in $(ldconfig -p | awk -v so="$soname" '$1 == so { print $NF }'); do
+		if ldd "$lib" 2>/dev/null | grep -q "^[[:space:]]*libc\.so\.6 => $libc "; then
+			found=$lib
+			break
+		fi
+	done
+	[ -n "$found" ] || die "$soname for $libc: not in ldconfig's cache (install its package)"
+	copy_lib "$found"
+	copy_needed "$found"
 done
-[ -n "$libcurl" ] || die "libcurl.so.4 for $libc: not in ldconfig's cache (install libcurl4)"
-copy_lib "$libcurl"
-copy_needed "$libcurl"
 
 mkdir -p "$rootfs/etc/ssl/certs" "$rootfs/env" "$rootfs/var/cache/condafs" \
 	"$rootfs/dev" "$rootfs/proc" "$rootfs/sys" "$rootfs/tmp"

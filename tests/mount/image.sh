@@ -3,8 +3,10 @@
 # The sidecar image (packaging/docker): its run-time file system, made by
 # packaging/docker/collect-rootfs.sh from a `meson install --destdir` of the
 # build under test, holds condafs, the loader, exactly the libraries ldd
-# names for condafs and for libcurl.so.4 (which condafs loads with dlopen()
-# for URL stores), and the few files the script lists; nothing else.  Then
+# names for condafs, for libcurl.so.4 (which condafs loads with dlopen()
+# for URL stores) and for libgcc_s.so.1 (which the C library loads when
+# libfuse cancels its worker threads), and the few files the script lists;
+# nothing else.  Then
 # it runs:
 #   (a) chrooted into that file system alone (plus /dev/fuse, /proc and the
 #       index): condafs mount (no fusermount3 there), condafs ready, python
@@ -37,11 +39,14 @@ BIN=$(cd "$T/dest" && find . -path '*/bin/condafs' -type f | sed 's|^\./|/|')
 [[ -n $BIN ]] || fail "meson install put no bin/condafs in the destdir"
 LIBCURL=$(cd "$ROOTFS" && find . -name libcurl.so.4 | sed 's|^\./|/|')
 [[ -n $LIBCURL && $LIBCURL != *$'\n'* ]] || fail "not one libcurl.so.4 in the image: $LIBCURL"
+LIBGCC=$(cd "$ROOTFS" && find . -name libgcc_s.so.1 | sed 's|^\./|/|')
+[[ -n $LIBGCC && $LIBGCC != *$'\n'* ]] || fail "not one libgcc_s.so.1 in the image: $LIBGCC"
 want=$(
 	{
 		(cd "$T/dest" && find . -type f -o -type l) | sed 's|^\./||'
 		echo "${LIBCURL#/}"
-		{ ldd "$T/dest$BIN" && ldd "$LIBCURL"; } |
+		echo "${LIBGCC#/}"
+		{ ldd "$T/dest$BIN" && ldd "$LIBCURL" && ldd "$LIBGCC"; } |
 			awk '$2 == "=>" { print $3 } $1 ~ /^\// { print $1 }' | sed 's|^/||'
 		printf '%s\n' etc/group etc/nsswitch.conf etc/passwd etc/ssl/certs/ca-certificates.crt
 	} | sort -u
