@@ -14,6 +14,7 @@
 #include "db.h"
 #include "fsutil.h"
 #include "log.h"
+#include "compile.h"
 #include "manifest.h"
 #include "package.h"
 #include "packs.h"
@@ -463,6 +464,58 @@ static errint_t fetch_packages(const struct cfs_index_opts *o, const char *cache
 	return cfs_fetch_all(&fo, items, lock->n_pkgs, err);
 }
 
+/* The provisional index the compiler runs from: every path, no packs. */
+struct tmp_index_ctx {
+	const struct cfs_index_opts *o;
+	struct cfs_lock *lock;
+	struct cfs_package *pkgs;
+	struct cfs_store *store;
+};
+
+static errint_t write_tmp_index(void *ctx, const char *path, struct cfs_err *err)
+{
+	struct tmp_index_ctx *c = ctx;
+	struct cfs_index_opts o = *c->o;
+	struct cfs_policy *none = cfs_policy_new();
+	struct cfs_index_packs packs = { 0 };
+	int r;
+
+	o.no_packs = true;
+	r = write_index(&o, c->lock, c->pkgs, c->store, none, path, &packs, err);
+	cfs_policy_free(none);
+	return r;
+}
+
+static errint_t compile_bytecode(const struct cfs_index_opts *o, struct cfs_lock *lock,
+				 struct cfs_package *pkgs, struct cfs_store *store,
+				 const char *cache, const char *xy, struct cfs_index_result *res,
+				 struct cfs_err *err)
+{
+	struct tmp_index_ctx tc = { o, lock, pkgs, store };
+	struct cfs_compile_opts co = {
+		.prefix = o->prefix,
+		.python_xy = xy,
+		.store_dir = o->store_dir,
+		.store = store,
+		.cache_dir = cache,
+		.jobs = o->jobs > 0 ? o->jobs : 1,
+		.progress = o->progress,
+		.run = o->run_in_index,
+		.write_tmp_index = write_tmp_index,
+		.write_ctx = &tc,
+	};
+	struct cfs_compile_result cr;
+	int r = cfs_compile_packages(&co, lock, pkgs, &cr, err);
+
+	if (r == 0) {
+		res->pyc_sources = cr.sources;
+		res->pyc_compiled = cr.compiled;
+		res->pyc_reused = cr.reused;
+		res->pyc_failed = cr.failed;
+	}
+	return r;
+}
+
 /* Writes the index under a temporary name, makes it and its objects durable, renames. */
 static errint_t publish_index(const struct cfs_index_opts *o, struct cfs_lock *lock,
 			      struct cfs_package *pkgs, struct cfs_store *store,
@@ -543,6 +596,8 @@ errint_t cfs_index_build(const struct cfs_index_opts *o, struct cfs_index_result
 	if (r < 0)
 		goto out;
 	warn_link_scripts(pkgs, lock->n_pkgs);
+	if (!o->no_compile && (r = compile_bytecode(o, lock, pkgs, store, cache, xy, res, err)) < 0)
+		goto out;
 	r = publish_index(o, lock, pkgs, store, policy, &packs, err);
 	if (r == 0) {
 		res->packs = packs.packs;

@@ -7,6 +7,7 @@
 #ifndef CFS_INDEXER_H
 #define CFS_INDEXER_H
 
+#include "compile.h"
 #include "fetch.h"
 #include "lock.h"
 
@@ -24,6 +25,10 @@ struct cfs_index_opts {
 	bool allow_unverified;  /* packages without any hash are accepted */
 	bool progress;          /* progress lines on stderr */
 	bool no_packs;          /* write no packs (docs/store.md) */
+	bool no_compile;        /* no bytecode for noarch: python packages */
+	/* Runs a command with a provisional index mounted at the prefix, for
+	 * compiling bytecode (compile.h); NULL: no bytecode. */
+	cfs_run_in_index_fn run_in_index;
 	const char *cmdline;    /* recorded in conda-meta/history */
 	/* Prune policy: in this order, later rules win.  Each item is a
 	 * policy file path, or "preset:NAME[,NAME...]". */
@@ -36,6 +41,7 @@ struct cfs_index_result {
 	size_t rules;
 	size_t packs, new_packs; /* listed in the index; of them, written now */
 	uint64_t pack_bytes;
+	size_t pyc_sources, pyc_compiled, pyc_reused, pyc_failed;
 };
 
 /*

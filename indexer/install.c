@@ -369,3 +369,45 @@ errint_t pkg_finish(struct pkg_ctx *c)
 	qsort(c->out->entries, c->out->n_entries, sizeof(struct cfs_entry), cmp_entry);
 	return 0;
 }
+
+errint_t cfs_package_list_pycs(struct cfs_package *p, const char *const *paths, size_t n,
+			       struct cfs_store *store, struct cfs_err *err)
+{
+	cleanup_free char *meta = cfs_xasprintf("conda-meta/%s-%s-%s.json", p->name, p->version,
+						p->build);
+	cleanup_free char *old = NULL, *text = NULL;
+	struct cfs_entry *e = NULL;
+	size_t len = 0;
+	json_t *rec, *files, *plist;
+	int r;
+
+	for (size_t i = 0; i < p->n_entries && !e; i++)
+		if (strcmp(p->entries[i].path, meta) == 0)
+			e = &p->entries[i];
+	if (!e)
+		return cfs_err_set(err, ENOENT, "%s: no %s to list bytecode in", p->lock->fn, meta);
+	if ((r = cfs_store_read_all(store, e->digest, 64u << 20, &old, &len, err)) < 0)
+		return r;
+	rec = json_loadb(old, len, 0, NULL);
+	files = json_object_get(rec, "files");
+	plist = json_object_get(json_object_get(rec, "paths_data"), "paths");
+	if (!json_is_array(files) || !json_is_array(plist)) {
+		json_decref(rec);
+		return cfs_err_set(err, EINVAL, "%s: %s: unexpected form", p->lock->fn, meta);
+	}
+	/* As conda records what it compiled: a path and its type, nothing else. */
+	for (size_t i = 0; i < n; i++) {
+		json_array_append_new(files, json_string(paths[i]));
+		json_array_append_new(plist, json_pack("{s:s,s:s}", "_path", paths[i],
+						       "path_type", "pyc_file"));
+	}
+	text = json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(rec);
+	if ((r = cfs_store_put(store, text, strlen(text), e->digest, &e->csize)) < 0)
+		return cfs_err_set(err, -r, "%s: %s: cannot store: %s", p->lock->fn, meta,
+				   strerror(-r));
+	p->bytes += strlen(text) - e->size;
+	e->size = strlen(text);
+	qsort(p->entries, p->n_entries, sizeof(struct cfs_entry), cmp_entry);
+	return 0;
+}

@@ -61,6 +61,14 @@ errint_t cfs_package_install(const struct cfs_install_opts *opts,
 
 void cfs_package_release(struct cfs_package *p);
 
+/*
+ * Lists bytecode compiled for p (paths relative to the prefix, already
+ * among p's entries) in its conda-meta record, as conda does: in "files",
+ * and in "paths_data" with path_type pyc_file.  Sorts p's entries again.
+ */
+errint_t cfs_package_list_pycs(struct cfs_package *p, const char *const *paths, size_t n,
+			       struct cfs_store *store, struct cfs_err *err);
+
 /* Adds an entry (path and target are copied). */
 struct cfs_entry *cfs_package_add_entry(struct cfs_package *p, const char *path,
 					uint32_t mode);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* condafs du: kept and pruned files and bytes, by package, rule or directory. */
+/* condafs du: kept and pruned files and bytes, by package, rule, directory or kind. */
 #include <getopt.h>
 #include <jansson.h>
 #include <sqlite3.h>
@@ -10,7 +10,7 @@
 #include "fsutil.h"
 
 static const char du_help[] =
-	"usage: condafs du ENV.cfs [--by package|rule|dir] [--depth N] [--pruned] [--json]\n"
+	"usage: condafs du ENV.cfs [--by package|rule|dir|kind] [--depth N] [--pruned] [--json]\n"
 	"\n"
 	"Shows how the files and bytes of an environment split between what is kept\n"
 	"(served) and what prune rules removed, largest first.  Files count regular\n"
@@ -18,7 +18,9 @@ static const char du_help[] =
 	"equals the environment before pruning.\n"
 	"\n"
 	"Options:\n"
-	"      --by KEY     group by package (default), rule, or dir\n"
+	"      --by KEY     group by package (default), rule, dir, or kind: Python\n"
+	"                   bytecode (.pyc, .pyo), Python sources (.py), shared\n"
+	"                   libraries, static libraries, symlinks, other files\n"
 	"      --depth N    with --by dir: directories N levels below the prefix (default 2)\n"
 	"      --pruned     only groups with pruned files, sorted by pruned bytes\n"
 	"      --json       machine-readable output\n"
@@ -40,6 +42,19 @@ static const char by_rule_sql[] =
 	" sum(n.pruned) AS pf, sum(CASE WHEN n.pruned THEN n.size * ((n.mode & 61440) = 32768) END) AS pb"
 	" FROM nodes n LEFT JOIN rules r ON r.id = n.rule"
 	" WHERE (n.mode & 61440) != 16384 GROUP BY n.rule";
+
+static const char by_kind_sql[] =
+	"SELECT CASE"
+	"  WHEN (n.mode & 61440) = 40960 THEN 'symlinks'"
+	"  WHEN n.name GLOB '*.pyc' OR n.name GLOB '*.pyo' THEN 'Python bytecode'"
+	"  WHEN n.name GLOB '*.py' THEN 'Python sources'"
+	"  WHEN n.name GLOB '*.so' OR n.name GLOB '*.so.*' THEN 'shared libraries'"
+	"  WHEN n.name GLOB '*.a' THEN 'static libraries'"
+	"  ELSE 'other files' END AS kind, NULL,"
+	" sum(NOT n.pruned) AS kf,"
+	" sum(CASE WHEN NOT n.pruned THEN n.size * ((n.mode & 61440) = 32768) END) AS kb,"
+	" sum(n.pruned) AS pf, sum(CASE WHEN n.pruned THEN n.size * ((n.mode & 61440) = 32768) END) AS pb"
+	" FROM nodes n WHERE (n.mode & 61440) != 16384 GROUP BY kind";
 
 static const char by_dir_sql[] =
 	"WITH RECURSIVE t(ino, path, depth, key) AS ("
@@ -95,9 +110,10 @@ int cmd_du(int argc, char **argv)
 		return cli_usage("du", "expected one index file");
 	const char *base = strcmp(by, "package") == 0 ? by_package_sql
 			 : strcmp(by, "rule") == 0 ? by_rule_sql
-			 : strcmp(by, "dir") == 0 ? by_dir_sql : NULL;
+			 : strcmp(by, "dir") == 0 ? by_dir_sql
+			 : strcmp(by, "kind") == 0 ? by_kind_sql : NULL;
 	if (!base)
-		return cli_usage("du", "--by wants package, rule or dir, not '%s'", by);
+		return cli_usage("du", "--by wants package, rule, dir or kind, not '%s'", by);
 	if (cfs_db_open(argv[optind], &db, &err) < 0)
 		return cli_fail(&err);
 	sql = cfs_xasprintf("%s%s ORDER BY %s DESC, 1", base,
@@ -114,7 +130,7 @@ int cmd_du(int argc, char **argv)
 	json_t *rows = json_array();
 	int64_t tot[4] = { 0 };
 	if (!json)
-		printf("%-44s %10s %11s %10s %11s\n", by[0] == 'p' ? "PACKAGE" : by[0] == 'r' ? "RULE" : "DIRECTORY",
+		printf("%-44s %10s %11s %10s %11s\n", by[0] == 'p' ? "PACKAGE" : by[0] == 'r' ? "RULE" : by[0] == 'k' ? "KIND" : "DIRECTORY",
 		       "KEPT FILES", "KEPT SIZE", "PRUNED", "PRUNED SIZE");
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *key = (const char *)sqlite3_column_text(st, 0);

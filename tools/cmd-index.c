@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "cli.h"
@@ -23,7 +27,8 @@ static const char index_help[] =
 	"      --prefix PATH        where the environment will live (default " CFS_DEFAULT_PREFIX ")\n"
 	"      --platform P         platform to install (default: this machine's, %s)\n"
 	"      --cache DIR          package download cache (default: %s)\n"
-	"  -j, --jobs N             downloads and installs at once (default 4)\n"
+	"  -j, --jobs N             downloads, installs and bytecode compiles at once\n"
+	"                           (default 4)\n"
 	"      --mirror FROM=TO     rewrite package URLs starting with FROM (repeatable)\n"
 	"      --policy FILE        prune policy file (repeatable; see condafs policy)\n"
 	"      --preset NAME[,NAME] built-in prune presets (see condafs policy list)\n"
@@ -31,9 +36,53 @@ static const char index_help[] =
 	"      --allow-unverified   accept packages that have no hash in the lock\n"
 	"      --no-packs           write no packs (one file of a package's objects, for\n"
 	"                           mounts that fetch them with one request; docs/store.md)\n"
+	"      --no-compile         no bytecode: by default the .py files of noarch:\n"
+	"                           python packages are compiled, as conda does, by the\n"
+	"                           environment's python run from the index (condafs run;\n"
+	"                           docs/bytecode.md)\n"
 	"  -q, --quiet              only errors\n"
 	"  -v, --verbose            more detail (twice for debug output)\n"
 	"  -h, --help               show this help\n";
+
+/*
+ * The compiler's way in (compile.h): `condafs run INDEX --mountpoint PREFIX
+ * -- ARGV`, with a cache beside the provisional index, which the indexer
+ * removes with it.
+ */
+static int run_in_index(const char *index, const char *store, const char *prefix,
+			const char *const *argv, struct cfs_err *err)
+{
+	cleanup_free char *dir = cfs_xstrdup(index);
+	cleanup_free char *cache = NULL;
+	const char *args[64] = { "condafs", "run", index, "--mountpoint", prefix, "--store",
+				 store, "--cache", NULL, "-q", "--" };
+	size_t n = 11;
+	int status;
+	pid_t pid;
+
+	cache = cfs_xasprintf("%s/cache", dirname(dir));
+	args[8] = cache;
+	for (size_t i = 0; argv[i]; i++) {
+		if (n + 2 > CFS_ARRAY_SIZE(args))
+			return cfs_err_set(err, E2BIG, "too many arguments");
+		args[n++] = argv[i];
+	}
+	args[n] = NULL;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return cfs_err_set(err, errno, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		execv("/proc/self/exe", (char *const *)args);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return cfs_err_set(err, errno, "waitpid: %s", strerror(errno));
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
 
 int cmd_index(int argc, char **argv)
 {
@@ -50,6 +99,7 @@ int cmd_index(int argc, char **argv)
 		{ "preset", required_argument, NULL, 'R' },
 		{ "allow-unverified", no_argument, NULL, 'U' },
 		{ "no-packs", no_argument, NULL, 'N' },
+		{ "no-compile", no_argument, NULL, 'B' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -59,6 +109,7 @@ int cmd_index(int argc, char **argv)
 		.prefix = CFS_DEFAULT_PREFIX,
 		.platform = cfs_lock_host_platform(),
 		.jobs = 4,
+		.run_in_index = run_in_index,
 	};
 	struct cfs_mirror mirrors[32];
 	size_t n_mirrors = 0;
@@ -114,6 +165,7 @@ int cmd_index(int argc, char **argv)
 		case 'S': o.strict = true; break;
 		case 'U': o.allow_unverified = true; break;
 		case 'N': o.no_packs = true; break;
+		case 'B': o.no_compile = true; break;
 		case 'q': quiet++; break;
 		case 'v': verbose++; break;
 		case 'h':
@@ -163,6 +215,11 @@ int cmd_index(int argc, char **argv)
 				"(%llu objects, %s compressed) into %s\n",
 				res.packages, res.skipped, (unsigned long long)st.files, bytes,
 				(unsigned long long)st.objects, stored, o.out_path);
+			if (res.pyc_compiled || res.pyc_failed)
+				fprintf(stderr, "condafs: bytecode for %zu of %zu noarch Python files "
+					"(%zu compiled now, %zu remembered)\n", res.pyc_compiled,
+					res.pyc_sources, res.pyc_compiled - res.pyc_reused,
+					res.pyc_reused);
 			if (res.packs) {
 				cfs_format_size(res.pack_bytes, bytes, sizeof(bytes));
 				fprintf(stderr, "condafs: %zu packs (%s), %zu new\n", res.packs, bytes,

@@ -51,10 +51,12 @@ def extract(cfs, dest):
           ("" if r.returncode == 0 else f": {r.stdout}{r.stderr}"))
 
 
-def against_reference(lock, env, work, prefix, label):
+def against_reference(lock, env, work, prefix, label, python):
+    """python: the interpreter the environment's python runs, which the
+    reference compiles noarch bytecode with, as conda would."""
     ref = os.path.join(work, "ref-" + label)
     r = run(sys.executable, os.path.join(FIX, "reference.py"), lock, "--out", ref,
-            "--prefix", prefix, "--force")
+            "--prefix", prefix, "--force", "--python", python)
     if not check(r.returncode == 0, f"{label}: reference install" +
                  ("" if r.returncode == 0 else f": {r.stderr}")):
         return
@@ -100,7 +102,9 @@ def synthetic(work):
                           for p in info["package_list"]), "pip entry recorded as skipped")
             env = os.path.join(work, "ext-" + label)
             extract(cfs, env)
-            against_reference(os.path.join(chan, lock), env, work, prefix, label)
+            # mkchannel.py's python package runs /usr/bin/python3.
+            against_reference(os.path.join(chan, lock), env, work, prefix, label,
+                              "/usr/bin/python3")
     # The same content indexed twice lands in the store once.
     objs = sum(len(fs) for _, _, fs in os.walk(os.path.join(work, "store", "objects")))
     info = json.loads(run(CONDAFS, "info", os.path.join(work, "explicit.txt-env.cfs"),
@@ -154,7 +158,9 @@ def realistic(work):
         return
     env = os.path.join(work, "ext")
     extract(cfs, env)
-    against_reference(os.path.join(chan, "conda-lock.yml"), env, work, "/env", "pyenv")
+    # mkpyenv.py converted the interpreter running this script.
+    against_reference(os.path.join(chan, "conda-lock.yml"), env, work, "/env", "pyenv",
+                      os.path.realpath(os.path.join(sys.base_prefix, "bin", "python3")))
     cmd = BWRAP + ["--ro-bind", env, "/env"]
     r = run(*cmd, "/env/bin/python3", "-c",
             "import json, sqlite3, ssl, sys, flask, jinja2, click, pygments; "
