@@ -83,11 +83,13 @@ static const struct preset presets[] = {
 },
 {
 	"bytecode",
-	"compiled Python bytecode (__pycache__, *.pyc, *.pyo)",
-	"# Python recompiles these on import; on a read-only mount it cannot\n"
-	"# cache them, so every process pays (set PYTHONPYCACHEPREFIX)\n"
-	"exclude **/__pycache__/**\n"
-	"exclude **/*.pyc\n"
+	"bytecode Python loads only with -O or -OO (*.opt-1.pyc, *.opt-2.pyc) and "
+	"Python 2's *.pyo; the .pyc files a normal run loads stay",
+	"# A read-only /env cannot cache bytecode: what Python loads stays, or\n"
+	"# every process would compile it again; the optimized levels go\n"
+	"# (python -O, -OO), with Python 2's .pyo\n"
+	"exclude **/*.opt-1.pyc\n"
+	"exclude **/*.opt-2.pyc\n"
 	"exclude **/*.pyo\n",
 },
 {
@@ -209,7 +211,7 @@ static const struct preset presets[] = {
 	"preset sanitizers\n"
 	"preset tools\n"
 	"preset terminfo\n"
-	"# last, so that no keep rule above brings bytecode back\n"
+	"# last, so that no keep rule above brings optimized bytecode back\n"
 	"preset bytecode\n",
 },
 };

@@ -26,12 +26,13 @@ MUST_PRUNE = {
     "devel": ["include/python3.11/Python.h", "lib/pkgconfig/python3.pc",
               "bin/python3.11-config"],
     "tests": ["lib/python3.11/ctypes/test/test_bytes.py"],
-    "bytecode": ["lib/python3.11/__pycache__/os.cpython-311.pyc"],
+    "bytecode": ["lib/python3.11/__pycache__/os.cpython-311.opt-1.pyc"],
     "conda-meta": ["{python_record}"],
     "stdlib-extras": ["lib/python3.11/idlelib/idle.py", "lib/python3.11/ensurepip/__init__.py"],
     "tools": ["bin/2to3-3.11"],
 }
-MUST_KEEP = ["lib/python3.11/os.py", "lib/python3.11/lib-dynload", "bin/python3.11",
+MUST_KEEP = ["lib/python3.11/os.py", "lib/python3.11/__pycache__/os.cpython-311.pyc",
+             "lib/python3.11/lib-dynload", "bin/python3.11",
              "lib/libpython3.11.so.1.0", "lib/python3.11/site-packages/flask/__init__.py",
              "lib/python3.11/encodings/utf_8.py", "bin/flask"]
 

@@ -67,8 +67,14 @@ umount_env /env
 mount_env "$T/expert.cfs" /env --cache "$T/cache"
 out=$(/env/bin/python3 -c 'import json, sqlite3; print("ok")') || fail "expert: python3 failed"
 [[ $out == ok ]] || fail "expert: python3 printed $out"
-grep -q "pruned path lib/python3.11/json/__pycache__ accessed by python3\[[0-9]*\] (pruned by preset:bytecode:" \
-	"$LOG" || { cat "$LOG"; fail "expert: no log line for json/__pycache__"; }
+# The bytecode a normal run loads is kept; python -O looks for what was pruned.
+if grep -q "pruned path lib/python3.11/json/__pycache__/__init__.cpython-311.pyc " "$LOG"; then
+	cat "$LOG"; fail "expert: json's bytecode was pruned"
+fi
+out=$(/env/bin/python3 -O -c 'import json; print("ok")') || fail "expert: python3 -O failed"
+[[ $out == ok ]] || fail "expert: python3 -O printed $out"
+grep -q "pruned path lib/python3.11/json/__pycache__/__init__.cpython-311.opt-1.pyc accessed by python3\[[0-9]*\] (pruned by preset:bytecode:" \
+	"$LOG" || { cat "$LOG"; fail "expert: no log line for json's .opt-1.pyc"; }
 umount_env /env
 check_cache "$T/cache"
 log "ok"
