@@ -9,7 +9,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from workloads import WORKLOADS  # noqa: E402
+from workloads import WORKLOADS, sh  # noqa: E402
 
 CONDAFS, WORK, SRC = sys.argv[1], sys.argv[2], sys.argv[3]
 ROUNDS = int(os.environ.get("CFS_BENCH_ROUNDS", "7"))
@@ -21,11 +21,6 @@ STORE = os.path.join(SRC, "store")
 
 def log(msg):
     print(f"bytecode: {msg}", file=sys.stderr, flush=True)
-
-
-def sh(*cmd, **kw):
-    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, **kw)
 
 
 def umount_env():

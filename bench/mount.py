@@ -11,18 +11,13 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "cli"))
 import nginx  # noqa: E402
-from workloads import WORKLOADS, drop_caches  # noqa: E402
+from workloads import WORKLOADS, drop_caches, sh  # noqa: E402
 
 CONDAFS, WORK = sys.argv[1], sys.argv[2]
 RUNS = int(os.environ.get("CFS_BENCH_RUNS", "5"))
 ENV = "/env"
 INDEX = os.path.join(WORK, "env.cfs")
 STORE = os.path.realpath(os.path.join(WORK, "store"))
-
-
-def sh(*cmd, **kw):
-    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, **kw)
 
 
 def umount_env():

@@ -16,7 +16,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from workloads import WORKLOADS, drop_caches  # noqa: E402
+from workloads import WORKLOADS, drop_caches, sh  # noqa: E402
 
 CONDAFS, WORK = sys.argv[1], os.path.realpath(sys.argv[2])
 ENV = "/env"
@@ -86,11 +86,6 @@ REFERENCES = ["local", "squash"] if SQUASH else ["local"]
 
 def log(msg):
     print(f"network: {msg}", file=sys.stderr, flush=True)
-
-
-def sh(*cmd, **kw):
-    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, **kw)
 
 
 def free_port():

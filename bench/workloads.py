@@ -1,5 +1,7 @@
-"""Workloads and helpers shared by bench/mount.py and bench/network.py."""
+"""Workloads and helpers shared by bench/mount.py, bench/network.py and
+bench/bytecode.py."""
 import os
+import subprocess
 
 MODULES = ("json sqlite3 ssl email http.client urllib.request decimal datetime re csv logging "
            "argparse collections typing dataclasses pathlib subprocess threading asyncio "
@@ -25,3 +27,9 @@ def drop_caches():
         return True
     except OSError:
         return False
+
+
+def sh(*cmd, **kw):
+    """Runs cmd, raising on failure; returns the CompletedProcess (text)."""
+    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, **kw)

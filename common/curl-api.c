@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include "curl-api.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
+
+#include "dlsym.h"
 
 /* libcurl's soname since 7.16, whichever TLS library it was built with. */
 #define LIBCURL "libcurl.so.4"
-#define CANNOT_LOAD LIBCURL ": cannot load it (needed for http://, https:// and s3:// URLs)"
 
 typeof(curl_global_init) *sym_curl_global_init;
 typeof(curl_easy_init) *sym_curl_easy_init;
@@ -30,10 +30,7 @@ typeof(curl_multi_setopt) *sym_curl_multi_setopt;
 typeof(curl_multi_wakeup) *sym_curl_multi_wakeup;
 
 #define SYM(name) { #name, (void **)&sym_##name }
-static const struct {
-	const char *name;
-	void **ptr;
-} syms[] = {
+static const struct cfs_dlsym syms[] = {
 	SYM(curl_global_init),
 	SYM(curl_easy_init),
 	SYM(curl_easy_reset),
@@ -63,20 +60,12 @@ static struct cfs_err load_err;
 
 static void load(void)
 {
-	void *dl = dlopen(LIBCURL, RTLD_NOW | RTLD_LOCAL);
 	CURLcode rc;
 
-	if (!dl) {
-		load_r = cfs_err_set(&load_err, ENOENT, CANNOT_LOAD ": %s", dlerror());
+	load_r = cfs_dl_load(LIBCURL, "for http://, https:// and s3:// URLs", syms,
+			     CFS_ARRAY_SIZE(syms), &load_err);
+	if (load_r < 0)
 		return;
-	}
-	for (size_t i = 0; i < CFS_ARRAY_SIZE(syms); i++) {
-		*syms[i].ptr = dlsym(dl, syms[i].name);
-		if (!*syms[i].ptr) {
-			load_r = cfs_err_set(&load_err, EIO, CANNOT_LOAD ": %s", dlerror());
-			return;
-		}
-	}
 	rc = sym_curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (rc != CURLE_OK)
 		load_r = cfs_err_set(&load_err, EIO, "curl_global_init: %s",

@@ -1,23 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 #include "archive-api.h"
 
-#include <dlfcn.h>
-#include <errno.h>
 #include <pthread.h>
+
+#include "dlsym.h"
 
 /* libarchive's soname since 3.0. */
 #define LIBARCHIVE "libarchive.so.13"
-#define CANNOT_LOAD LIBARCHIVE ": cannot load it (needed to read packages and write tar layers)"
 
 #define DEFINE(name) typeof(name) *sym_##name;
 CFS_ARCHIVE_SYMS(DEFINE)
 #undef DEFINE
 
 #define ENTRY(name) { #name, (void **)&sym_##name },
-static const struct {
-	const char *name;
-	void **ptr;
-} syms[] = { CFS_ARCHIVE_SYMS(ENTRY) };
+static const struct cfs_dlsym syms[] = { CFS_ARCHIVE_SYMS(ENTRY) };
 #undef ENTRY
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
@@ -26,19 +22,8 @@ static struct cfs_err load_err;
 
 static void load(void)
 {
-	void *dl = dlopen(LIBARCHIVE, RTLD_NOW | RTLD_LOCAL);
-
-	if (!dl) {
-		load_r = cfs_err_set(&load_err, ENOENT, CANNOT_LOAD ": %s", dlerror());
-		return;
-	}
-	for (size_t i = 0; i < CFS_ARRAY_SIZE(syms); i++) {
-		*syms[i].ptr = dlsym(dl, syms[i].name);
-		if (!*syms[i].ptr) {
-			load_r = cfs_err_set(&load_err, EIO, CANNOT_LOAD ": %s", dlerror());
-			return;
-		}
-	}
+	load_r = cfs_dl_load(LIBARCHIVE, "to read packages and write tar layers", syms,
+			     CFS_ARRAY_SIZE(syms), &load_err);
 }
 
 errint_t cfs_archive_load(struct cfs_err *err)
