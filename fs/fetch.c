@@ -149,7 +149,8 @@ struct cfs_fetcher {
 	unsigned inflight, inflight_bg;
 	bool h2;               /* the server answered over HTTP/2 */
 	uint64_t rate;         /* bytes/s of recent answers (moving average), 0: unknown */
-	uint64_t wait_us;      /* shortest wait for an answer's first byte, 0: unknown */
+	uint64_t wait_us;      /* the round trip: see measure_link; 0: unknown */
+	uint64_t waits[3];     /* the three shortest waits for a first byte, ascending */
 	size_t prefetch_total, prefetch_left;
 
 	CURLM *multi;
@@ -765,10 +766,12 @@ static uint64_t average(uint64_t avg, uint64_t sample)
 }
 
 /*
- * Folds an answer's wait for its first byte into f->wait_us, the shortest
- * seen (queueing behind other answers only ever adds to it: the shortest
- * is the round trip), and, for a large answer, its rate into f->rate
- * (engine thread).
+ * Folds an answer's wait for its first byte into f->wait_us, and, for a
+ * large answer, its rate into f->rate (engine thread).  Queueing behind
+ * other answers only ever adds to a wait, so the shortest is the round
+ * trip; but libcurl stamps the request's start after sending it, and a
+ * thread preempted in between measures less than the round trip.  So the
+ * third shortest wait counts (the longest of fewer, at first).
  */
 static void measure_link(struct cfs_fetcher *f, struct xfer *x)
 {
@@ -782,8 +785,16 @@ static void measure_link(struct cfs_fetcher *f, struct xfer *x)
 		return;
 	pthread_mutex_lock(&f->lock);
 	wait = first > sent ? (uint64_t)(first - sent) : 1;
-	if (!f->wait_us || wait < f->wait_us)
-		f->wait_us = wait;
+	for (size_t i = 0; i < CFS_ARRAY_SIZE(f->waits); i++) {
+		if (!f->waits[i] || wait < f->waits[i]) {
+			memmove(&f->waits[i + 1], &f->waits[i],
+				(CFS_ARRAY_SIZE(f->waits) - i - 1) * sizeof(f->waits[0]));
+			f->waits[i] = wait;
+			break;
+		}
+	}
+	for (size_t i = 0; i < CFS_ARRAY_SIZE(f->waits) && f->waits[i]; i++)
+		f->wait_us = f->waits[i];
 	atomic_store(&f->fs->stats.link_wait_us, f->wait_us);
 	if ((uint64_t)bytes >= RATE_MIN_BYTES) {
 		/* Under 100 us from first to last byte: as fast as this can tell. */
