@@ -232,20 +232,18 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return remove(path);
 }
 
-/* Writes the script and the list of sources (absolute, NUL-separated) into tmp. */
-static errint_t write_inputs(const struct cfs_compile_opts *o, const char *tmp,
-			     const struct cfs_package *pkgs, const struct source *v, size_t n,
-			     struct cfs_err *err)
+/* Writes the script, the list of sources (absolute, NUL-separated) and the out directory. */
+static errint_t write_inputs(const struct cfs_compile_opts *o, const struct cfs_package *pkgs,
+			     struct source *const *todo, size_t n, const char *script,
+			     const char *list, const char *out, struct cfs_err *err)
 {
-	cleanup_free char *script = cfs_xasprintf("%s/compile.py", tmp);
-	cleanup_free char *list = cfs_xasprintf("%s/sources", tmp);
-	cleanup_free char *out = cfs_xasprintf("%s/out", tmp);
 	struct cfs_buf b;
 	int r;
 
 	cfs_buf_init(&b, SIZE_MAX);
 	for (size_t i = 0; i < n; i++) {
-		cfs_buf_printf(&b, "%s/%s", o->prefix, pkgs[v[i].pkg].entries[v[i].entry].path);
+		cfs_buf_printf(&b, "%s/%s", o->prefix,
+			       pkgs[todo[i]->pkg].entries[todo[i]->entry].path);
 		cfs_buf_add(&b, "", 1);
 	}
 	r = cfs_write_file_atomic(list, b.data, b.len, 0644);
@@ -255,7 +253,8 @@ static errint_t write_inputs(const struct cfs_compile_opts *o, const char *tmp,
 	if (r == 0 && mkdir(out, 0755) < 0)
 		r = -errno;
 	if (r < 0)
-		return cfs_err_set(err, -r, "%s: %s", tmp, strerror(-r));
+		return cfs_err_set(err, -r, "%s: cannot write the compiler's inputs: %s", list,
+				   strerror(-r));
 	return 0;
 }
 
@@ -361,7 +360,6 @@ static errint_t compile_missing(const struct cfs_compile_opts *o, const struct c
 	char jobs_s[16];
 	int jobs = o->jobs > 0 ? o->jobs : 1;
 	struct cfs_err run_err = { 0 };
-	struct source *flat = NULL;
 	int64_t t0 = cfs_now_ms();
 	int r, status;
 
@@ -375,12 +373,7 @@ static errint_t compile_missing(const struct cfs_compile_opts *o, const struct c
 	list = cfs_xasprintf("%s/sources", tmp);
 	out = cfs_xasprintf("%s/out", tmp);
 	index = cfs_xasprintf("%s/env.cfs", tmp);
-	/* write_inputs wants the sources side by side. */
-	flat = cfs_xcalloc(n_todo, sizeof(*flat));
-	for (size_t i = 0; i < n_todo; i++)
-		flat[i] = *todo[i];
-	r = write_inputs(o, tmp, pkgs, flat, n_todo, err);
-	free(flat);
+	r = write_inputs(o, pkgs, todo, n_todo, script, list, out, err);
 	if (r == 0)
 		r = o->write_tmp_index(o->write_ctx, index, err);
 	cfs_debug("bytecode: provisional index written after %.2f s",
