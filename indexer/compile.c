@@ -91,7 +91,8 @@ static bool ends_with(const char *s, const char *suffix)
 	return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-/* What conda compiles: the .py files a noarch: python package puts in site-packages. */
+/* What conda compiles: the .py files a noarch: python package puts in
+ * site-packages, by package and entry (the order the rest relies on). */
 static size_t collect(const struct cfs_compile_opts *o, const struct cfs_lock *lock,
 		      const struct cfs_package *pkgs, struct source **out)
 {
@@ -430,20 +431,10 @@ static bool todo_has(struct source *const *todo, size_t n, const struct source *
 	return false;
 }
 
-static int cmp_source_pkg(const void *a, const void *b)
-{
-	const struct source *x = a, *y = b;
-
-	if (x->pkg != y->pkg)
-		return x->pkg < y->pkg ? -1 : 1;
-	return x->entry < y->entry ? -1 : x->entry > y->entry;
-}
-
-/* Adds the compiled files to their packages, with conda-meta's records. */
+/* Adds the compiled files to their packages, with conda-meta's records (v by package). */
 static errint_t add_to_packages(const struct cfs_compile_opts *o, struct cfs_package *pkgs,
 				struct source *v, size_t n, struct cfs_err *err)
 {
-	qsort(v, n, sizeof(*v), cmp_source_pkg);
 	for (size_t i = 0; i < n;) {
 		size_t pkg = v[i].pkg, j = i, k = 0;
 		struct cfs_package *p = &pkgs[pkg];
