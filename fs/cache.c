@@ -43,6 +43,7 @@ struct cfs_cache {
 	uint64_t usage; /* last scan plus what this daemon added since */
 	bool new_cache;     /* objects/ff missing at open: make the subdirectories */
 	bool maker_started;
+	atomic_bool stopping; /* cfs_cache_free: the maker stops early */
 	pthread_t maker;
 };
 
@@ -233,7 +234,7 @@ static void *make_subdirs(void *arg)
 	struct cfs_cache *c = arg;
 	char sub[16];
 
-	for (unsigned i = 0; i < 256; i++) {
+	for (unsigned i = 0; i < 256 && !atomic_load(&c->stopping); i++) {
 		snprintf(sub, sizeof(sub), "objects/%02x", i);
 		mkdirat(c->dirfd, sub, 0755);
 	}
@@ -289,8 +290,10 @@ void cfs_cache_free(struct cfs_cache *c)
 {
 	if (!c)
 		return;
-	if (c->maker_started)
+	if (c->maker_started) {
+		atomic_store(&c->stopping, true);
 		pthread_join(c->maker, NULL);
+	}
 	if (c->lockfd >= 0)
 		close(c->lockfd);
 	close(c->dirfd);

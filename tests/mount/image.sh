@@ -120,7 +120,12 @@ wait "$pid" || rc=$?
 [[ $rc == 0 ]] || { cat "$T/fg.log" >&2; fail "condafs mount -f exited $rc after SIGTERM"; }
 is_mounted "$R/env" && fail "still mounted after SIGTERM"
 log "(a) chroot: mount -f unmounted and exited 0 on SIGTERM"
-umount "$R/data" "$R/proc" "$R/dev/null" "$R/dev/fuse"
+# Daemons of the unmounted file systems above may still be exiting (and
+# holding /dev/null): give them a few seconds.
+for m in "$R/data" "$R/proc" "$R/dev/null" "$R/dev/fuse"; do
+	for _ in $(seq 100); do umount "$m" 2>/dev/null && break; sleep 0.05; done
+	mountpoint -q "$m" && fail "$m is still mounted: $(fuser -vm "$m" 2>&1 | tail -n +2)"
+done
 
 # ---- (b) podman, with the Dockerfile's run-time stage.
 command -v podman >/dev/null || skip "(a) passed; podman is not installed, so (b) did not run"
