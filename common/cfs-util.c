@@ -142,6 +142,12 @@ int cfs_unhex(const char *in, uint8_t *out, size_t n)
 	return in[2 * n] == '\0' ? 0 : -EINVAL;
 }
 
+bool cfs_ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
 bool cfs_is_hex(const char *s, size_t n)
 {
 	size_t i;

@@ -107,6 +107,8 @@ void cfs_hex(const uint8_t *in, size_t n, char *out);
 int cfs_unhex(const char *in, uint8_t *out, size_t n);
 /* True if s is exactly n hex digits. */
 bool cfs_is_hex(const char *s, size_t n);
+/* Whether s ends with suffix. */
+bool cfs_ends_with(const char *s, const char *suffix);
 
 /* CLOCK_MONOTONIC in milliseconds and microseconds. */
 int64_t cfs_now_ms(void);

@@ -38,6 +38,10 @@ errint_t cfs_write_file_atomic(const char *path, const void *data, size_t len, m
 /* fsyncs the directory containing path. */
 errint_t cfs_fsync_parent(const char *path);
 
+/* Removes path and, for a directory, everything below it (read-only
+ * directories made writable first); best effort. */
+void cfs_rmtree(const char *path);
+
 /* "12.3 MiB" style, into out (at least 16 bytes). */
 void cfs_format_size(uint64_t bytes, char *out, size_t outlen);
 

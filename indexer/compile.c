@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,12 +84,6 @@ static bool is_noarch_python(const struct cfs_package *p)
 	return p->noarch && strcmp(p->noarch, "python") == 0;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t a = strlen(s), b = strlen(suffix);
-	return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
 /* What conda compiles: the .py files a noarch: python package puts in
  * site-packages, by package and entry (the order the rest relies on). */
 static size_t collect(const struct cfs_compile_opts *o, const struct cfs_lock *lock,
@@ -106,7 +99,7 @@ static size_t collect(const struct cfs_compile_opts *o, const struct cfs_lock *l
 		for (size_t k = 0; k < pkgs[i].n_entries; k++) {
 			const struct cfs_entry *e = &pkgs[i].entries[k];
 			if (!S_ISREG(e->mode) || strncmp(e->path, sp, strlen(sp)) != 0 ||
-			    !ends_with(e->path, ".py"))
+			    !cfs_ends_with(e->path, ".py"))
 				continue;
 			cfs_grow(&v, n + 1, &alloc, sizeof(*v), 1024);
 			memset(&v[n], 0, sizeof(v[n]));
@@ -226,11 +219,6 @@ static void remember(const struct cfs_compile_opts *o, const struct cfs_package 
 	if (cfs_mkdir_p(dir, 0755) < 0 || cfs_write_file_atomic(path, b.data, b.len, 0644) < 0)
 		cfs_debug("%s: cannot remember %s's bytecode", path, p->lock->fn);
 	cfs_buf_release(&b);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
 }
 
 /* Writes the script, the list of sources (absolute, NUL-separated) and the out directory. */
@@ -410,7 +398,7 @@ static errint_t compile_missing(const struct cfs_compile_opts *o, const struct c
 			}
 		}
 	}
-	nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	cfs_rmtree(tmp);
 	return r;
 }
 

@@ -6,7 +6,6 @@
  * first, so that read-only directories can still be filled.
  */
 #include <fcntl.h>
-#include <ftw.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -95,35 +94,4 @@ errint_t export_write_dir(struct export_ctx *x, int dirfd, const char *dir)
 		r = write_tree(x, p, dirfd, dir);
 	export_pipe_stop(p);
 	return r;
-}
-
-static int make_writable(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	if (flag == FTW_D)
-		chmod(path, (st->st_mode & 07777) | S_IRWXU);
-	return 0;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-void export_rmtree(const char *path)
-{
-	struct stat st;
-
-	if (lstat(path, &st) < 0)
-		return;
-	if (!S_ISDIR(st.st_mode)) {
-		unlink(path);
-		return;
-	}
-	/* Directories exported read-only must become writable to be emptied. */
-	nftw(path, make_writable, 64, FTW_PHYS);
-	nftw(path, rm_one, 64, FTW_DEPTH | FTW_PHYS);
 }

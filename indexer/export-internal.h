@@ -79,6 +79,5 @@ errint_t export_oci_prepare(struct export_ctx *x);
 errint_t export_write_oci(struct export_ctx *x, int dirfd, const char *dir);
 
 /* Removes a directory tree (no symlinks followed); best effort. */
-void export_rmtree(const char *path);
 
 #endif

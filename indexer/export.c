@@ -38,19 +38,13 @@ errint_t cfs_export_parse_format(const char *s, enum cfs_export_format *out)
 	return -EINVAL;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t a = strlen(s), b = strlen(suffix);
-	return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
 errint_t cfs_export_format_from_name(const char *output, enum cfs_export_format *out)
 {
-	if (ends_with(output, ".tar"))
+	if (cfs_ends_with(output, ".tar"))
 		*out = CFS_EXPORT_TAR;
-	else if (ends_with(output, ".tar.gz") || ends_with(output, ".tgz"))
+	else if (cfs_ends_with(output, ".tar.gz") || cfs_ends_with(output, ".tgz"))
 		*out = CFS_EXPORT_TAR_GZ;
-	else if (ends_with(output, ".tar.zst") || ends_with(output, ".tzst"))
+	else if (cfs_ends_with(output, ".tar.zst") || cfs_ends_with(output, ".tzst"))
 		*out = CFS_EXPORT_TAR_ZST;
 	else
 		return -EINVAL;
@@ -254,7 +248,7 @@ static errint_t publish_dir(struct export_ctx *x, const char *tmp)
 	/* Swap the new tree in atomically; tmp then holds the old one. */
 	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_EXCHANGE) < 0)
 		return cfs_err_set(x->err, errno, "%s: %s", out, strerror(errno));
-	export_rmtree(tmp);
+	cfs_rmtree(tmp);
 	return 0;
 }
 
@@ -280,7 +274,7 @@ static errint_t export_to_dir(struct export_ctx *x, const char *parent, const ch
 	if (r == 0)
 		r = publish_dir(x, tmp);
 	if (r < 0)
-		export_rmtree(tmp);
+		cfs_rmtree(tmp);
 	return r;
 }
 

@@ -427,12 +427,6 @@ static errint_t walk_conda_member(struct pkg_ctx *c, const char *archive_path,
 	return cfs_err_set(c->err, EBADMSG, "%s: .conda archive has no %s member", c->label, glob);
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t a = strlen(s), b = strlen(suffix);
-	return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
 errint_t cfs_package_install(const struct cfs_install_opts *opts, const char *archive_path,
 			     const struct cfs_lock_pkg *lp,
 			     const uint8_t archive_sha256[CFS_SHA256_LEN], uint64_t archive_size,
@@ -456,13 +450,13 @@ errint_t cfs_package_install(const struct cfs_install_opts *opts, const char *ar
 		memcpy(out->md5, lp->md5, CFS_MD5_LEN);
 	out->has_md5 = lp->has_md5;
 	out->archive_size = archive_size;
-	if (ends_with(lp->fn, ".conda")) {
+	if (cfs_ends_with(lp->fn, ".conda")) {
 		r = walk_conda_member(&c, archive_path, "info-*.tar.zst", info_only);
 		if (r == 0)
 			r = pkg_info_parse(&c);
 		if (r == 0)
 			r = walk_conda_member(&c, archive_path, "pkg-*.tar.zst", pkg_payload_entry);
-	} else if (ends_with(lp->fn, ".tar.bz2")) {
+	} else if (cfs_ends_with(lp->fn, ".tar.bz2")) {
 		cleanup_archive struct archive *a = new_tar_reader();
 		if (sym_archive_read_open_filename(a, archive_path, 1 << 16) != ARCHIVE_OK)
 			r = cfs_err_set(err, EBADMSG, "%s: not a .tar.bz2 archive: %s", c.label,
