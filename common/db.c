@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "db.h"
 
-#include <fcntl.h>
 #include <sqlite3.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "buf.h"
 
@@ -279,21 +277,6 @@ static char *uri_for(const char *path)
 	return cfs_buf_steal(&b, NULL);
 }
 
-/*
- * Readers go through most of an index (the daemon loads every node): one
- * sequential read-ahead of a cold file instead of SQLite's page-by-page
- * reads, which cost a cold mount of 32,000 files some 40 ms.
- */
-static void readahead_file(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
-		close(fd);
-	}
-}
-
 errint_t cfs_db_open(const char *path, struct cfs_db **out, struct cfs_err *err)
 {
 	struct cfs_db *db = cfs_xcalloc(1, sizeof(*db));
@@ -307,7 +290,6 @@ errint_t cfs_db_open(const char *path, struct cfs_db **out, struct cfs_err *err)
 		cfs_db_close(db);
 		return cfs_err_set(err, -r, "%s: %s", path, strerror(-r));
 	}
-	readahead_file(path);
 	if (sqlite3_open_v2(uri, &db->h, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
 			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		r = db_err(db, err, "cannot open index");
