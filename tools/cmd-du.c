@@ -27,19 +27,20 @@ static const char du_help[] =
 	"  -h, --help       show this help\n";
 
 /* Kept/pruned sums per group key; the key column comes first in each query. */
+#define SUMS \
+	" sum(NOT n.pruned) AS kf," \
+	" sum(CASE WHEN NOT n.pruned THEN n.size * ((n.mode & 61440) = 32768) END) AS kb," \
+	" sum(n.pruned) AS pf, sum(CASE WHEN n.pruned THEN n.size * ((n.mode & 61440) = 32768) END) AS pb"
+
 static const char by_package_sql[] =
 	"SELECT coalesce(p.name, '(no package)'), NULL,"
-	" sum(NOT n.pruned) AS kf,"
-	" sum(CASE WHEN NOT n.pruned THEN n.size * ((n.mode & 61440) = 32768) END) AS kb,"
-	" sum(n.pruned) AS pf, sum(CASE WHEN n.pruned THEN n.size * ((n.mode & 61440) = 32768) END) AS pb"
+	SUMS
 	" FROM nodes n LEFT JOIN packages p ON p.id = n.package"
 	" WHERE (n.mode & 61440) != 16384 GROUP BY n.package";
 
 static const char by_rule_sql[] =
 	"SELECT coalesce(r.origin, '(no rule)'), r.text,"
-	" sum(NOT n.pruned) AS kf,"
-	" sum(CASE WHEN NOT n.pruned THEN n.size * ((n.mode & 61440) = 32768) END) AS kb,"
-	" sum(n.pruned) AS pf, sum(CASE WHEN n.pruned THEN n.size * ((n.mode & 61440) = 32768) END) AS pb"
+	SUMS
 	" FROM nodes n LEFT JOIN rules r ON r.id = n.rule"
 	" WHERE (n.mode & 61440) != 16384 GROUP BY n.rule";
 
@@ -51,9 +52,7 @@ static const char by_kind_sql[] =
 	"  WHEN n.name GLOB '*.so' OR n.name GLOB '*.so.*' THEN 'shared libraries'"
 	"  WHEN n.name GLOB '*.a' THEN 'static libraries'"
 	"  ELSE 'other files' END AS kind, NULL,"
-	" sum(NOT n.pruned) AS kf,"
-	" sum(CASE WHEN NOT n.pruned THEN n.size * ((n.mode & 61440) = 32768) END) AS kb,"
-	" sum(n.pruned) AS pf, sum(CASE WHEN n.pruned THEN n.size * ((n.mode & 61440) = 32768) END) AS pb"
+	SUMS
 	" FROM nodes n WHERE (n.mode & 61440) != 16384 GROUP BY kind";
 
 static const char by_dir_sql[] =
@@ -64,9 +63,7 @@ static const char by_dir_sql[] =
 	"   CASE WHEN t.depth < ?1 THEN t.path || '/' || n.name ELSE t.key END"
 	"  FROM nodes n JOIN t ON n.parent = t.ino)"
 	" SELECT t.key, NULL,"
-	" sum(NOT n.pruned) AS kf,"
-	" sum(CASE WHEN NOT n.pruned THEN n.size * ((n.mode & 61440) = 32768) END) AS kb,"
-	" sum(n.pruned) AS pf, sum(CASE WHEN n.pruned THEN n.size * ((n.mode & 61440) = 32768) END) AS pb"
+	SUMS
 	" FROM t JOIN nodes n ON n.ino = t.ino"
 	" WHERE (n.mode & 61440) != 16384 GROUP BY t.key";
 
