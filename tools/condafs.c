@@ -85,7 +85,8 @@ int main(int argc, char **argv)
 	}
 	cmd = argv[1];
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-		printf("condafs %s\n", CFS_VERSION);
+		printf("condafs %s\nlibfuse %s (%s)\n", CFS_VERSION, CFS_FUSE_VERSION,
+		       CFS_FUSE_PASSTHROUGH ? "passthrough" : "no passthrough");
 		return 0;
 	}
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {

@@ -6,6 +6,7 @@ set -euo pipefail
 pkgs=(
   # build
   meson ninja-build pkg-config gcc
+  dpkg-dev  # dpkg-source: tools/fuse3.sh unpacks the fuse3 source package
   libfuse3-dev libarchive-dev libzstd-dev libsqlite3-dev libcurl4-openssl-dev
   libjansson-dev libyaml-dev libssl-dev zlib1g-dev
   # man pages: Markdown to roff at build time; man -l and groff check them

@@ -41,7 +41,8 @@ log "meson install --destdir: $(find "$D" \( -type f -o -type l \) | wc -l) file
 BIN=$D$BINDIR/condafs
 [[ -f $BIN && -x $BIN ]] || fail "$BINDIR/condafs is not an executable file"
 out=$("$BIN" --version) || fail "condafs --version failed"
-[[ $out == "condafs $VERSION" ]] || fail "condafs --version says '$out', expected 'condafs $VERSION'"
+[[ ${out%%$'\n'*} == "condafs $VERSION" ]] || fail "condafs --version says '$out', expected 'condafs $VERSION' first"
+[[ $(sed -n 2p <<<"$out") == "libfuse "[0-9]*" ("*"passthrough)" ]] || fail "condafs --version: no libfuse line: '$out'"
 "$BIN" help | grep -q '^usage: condafs <command>' || fail "condafs help"
 log "$BINDIR/condafs --version: $out"
 recipe=$SRCDIR/packaging/conda/recipe.yaml
