@@ -59,6 +59,9 @@ static void fuse_log_fn(enum fuse_log_level level, const char *fmt, va_list ap)
 	partial_len = 0;
 	level = partial_level;
 	line = strncmp(partial, "fuse: ", 6) == 0 ? partial + 6 : partial;
+	/* A refused backing file: objects.c says it once, with what follows. */
+	if (strncmp(line, "passthrough_open: ", 18) == 0)
+		level = FUSE_LOG_DEBUG;
 	if (capture_errors && level <= FUSE_LOG_ERR) {
 		if (!startup_error[0])
 			snprintf(startup_error, sizeof(startup_error), "%s", line);
@@ -96,6 +99,7 @@ static errint_t fs_setup(struct cfs_fs *fs, const struct cfs_fs_opts *o, struct 
 	fs->uid = getuid();
 	fs->gid = getgid();
 	fs->started = time(NULL);
+	atomic_store(&fs->passthrough, !o->no_passthrough);
 	if ((r = cfs_tree_load(&fs->tree, o->index, err)) < 0)
 		return r;
 	if ((r = cfs_access_setup(fs, o, err)) < 0)

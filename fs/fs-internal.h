@@ -101,6 +101,7 @@ const char *cfs_tree_package(const struct cfs_tree *t, uint32_t ino);
 
 struct cfs_stats {
 	atomic_uint_fast64_t opens, cache_hits, cache_misses, fetches, fetch_errors;
+	atomic_uint_fast64_t passthrough_opens; /* opens the kernel reads without the daemon */
 	atomic_uint_fast64_t bytes_fetched; /* compressed bytes read from the store */
 	atomic_uint_fast64_t bytes_cached;  /* decompressed bytes written to the cache */
 	atomic_uint_fast64_t bytes_served;  /* bytes returned by read */
@@ -294,6 +295,8 @@ struct cfs_obj {
 	uint64_t size;
 	int fd;
 	int refs;
+	int backing_id;      /* the kernel's handle on fd for passthrough, or 0 */
+	unsigned pt_opens;   /* open files the kernel reads through backing_id */
 	enum { CFS_OBJ_LOADING, CFS_OBJ_READY, CFS_OBJ_FAILED } state;
 	errint_t err;
 };
@@ -327,6 +330,7 @@ struct cfs_fs {
 	_Atomic uint8_t *seen;    /* by ino: enum cfs_seen bits */
 	struct cfs_trace *trace;  /* or NULL */
 	struct cfs_prefetch *prefetch; /* or NULL */
+	_Atomic bool passthrough; /* hand cached files to the kernel (see ops.c) */
 };
 
 void cfs_objtab_init(struct cfs_objtab *t);
@@ -340,6 +344,18 @@ uint64_t cfs_objtab_held_unlinked(void *fs);
  */
 errint_t cfs_obj_get(struct cfs_fs *fs, uint32_t ino, struct cfs_obj **out);
 void cfs_obj_put(struct cfs_fs *fs, struct cfs_obj *o);
+/*
+ * FUSE passthrough: registers o's cache file with the kernel as the
+ * backing file of an open (once per object, however many files of that
+ * content are open) and returns its backing id, or 0 when passthrough is
+ * off.  The first refusal turns it off for the rest of the mount, with one
+ * log line.  Each open that got an id gives it back with
+ * cfs_obj_passthrough_release(), which unregisters it after the last.
+ * While registered, o holds its fd and with it the shared lock that keeps
+ * eviction away from the file.
+ */
+int cfs_obj_passthrough_open(struct cfs_fs *fs, fuse_req_t req, struct cfs_obj *o);
+void cfs_obj_passthrough_release(struct cfs_fs *fs, fuse_req_t req, struct cfs_obj *o);
 /*
  * Brings file ino's object into the cache without keeping it open: 1 if it
  * was fetched, 0 if it was cached, open or being loaded already (opens of

@@ -266,3 +266,54 @@ int cfs_obj_prefetch(struct cfs_fs *fs, uint32_t ino)
 		cfs_obj_put(fs, o); /* opens that joined keep it */
 	return r < 0 ? r : !hit;
 }
+
+#ifdef FUSE_CAP_PASSTHROUGH
+int cfs_obj_passthrough_open(struct cfs_fs *fs, fuse_req_t req, struct cfs_obj *o)
+{
+	struct cfs_objtab *t = &fs->objs;
+	int id = 0;
+
+	if (!atomic_load(&fs->passthrough))
+		return 0;
+	pthread_mutex_lock(&t->lock);
+	if (!o->backing_id && atomic_load(&fs->passthrough)) {
+		int r = fuse_passthrough_open(req, o->fd), e = errno;
+
+		if (r > 0)
+			o->backing_id = r;
+		else if (atomic_exchange(&fs->passthrough, false))
+			cfs_info("passthrough: the kernel refused a backing file in %s (%s); "
+				 "the daemon serves reads from now on", cfs_cache_dir(fs->cache),
+				 strerror(e));
+	}
+	if (o->backing_id) {
+		o->pt_opens++;
+		id = o->backing_id;
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (id)
+		atomic_fetch_add(&fs->stats.passthrough_opens, 1);
+	return id;
+}
+
+void cfs_obj_passthrough_release(struct cfs_fs *fs, fuse_req_t req, struct cfs_obj *o)
+{
+	struct cfs_objtab *t = &fs->objs;
+
+	pthread_mutex_lock(&t->lock);
+	if (o->pt_opens && --o->pt_opens == 0) {
+		fuse_passthrough_close(req, o->backing_id);
+		o->backing_id = 0;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+#else
+int cfs_obj_passthrough_open(struct cfs_fs *fs, fuse_req_t req, struct cfs_obj *o)
+{
+	return 0;
+}
+
+void cfs_obj_passthrough_release(struct cfs_fs *fs, fuse_req_t req, struct cfs_obj *o)
+{
+}
+#endif

@@ -68,8 +68,49 @@ static const struct cfs_inode *get_dir(struct cfs_fs *fs, fuse_ino_t ino, int *r
 	return *r ? NULL : n;
 }
 
+/*
+ * An open file's fh: its object, with the low bit set when the kernel
+ * reads it through the object's backing file (passthrough).
+ */
+#define FH_PASSTHROUGH ((uintptr_t)1)
+
+static struct cfs_obj *fh_obj(const struct fuse_file_info *fi)
+{
+	return (struct cfs_obj *)(uintptr_t)(fi->fh & ~FH_PASSTHROUGH);
+}
+
+/*
+ * Passthrough, when both libfuse (>= 3.16) and the kernel (>= 6.9) have
+ * it and --no-passthrough is not given: opens of cached files hand the
+ * cache file to the kernel, which then serves read() and mmap() from it
+ * without a round trip to the daemon.  It needs CAP_SYS_ADMIN; the first
+ * refusal turns it off (objects.c).  Passthrough is a speed-up, never
+ * needed for correct answers: each reason to go without it is one line at
+ * info level (-v, or the daemon's log), not a warning on every mount.
+ */
+static void want_passthrough(struct cfs_fs *fs, struct fuse_conn_info *conn)
+{
+#ifdef FUSE_CAP_PASSTHROUGH
+	if (!atomic_load(&fs->passthrough)) {
+		cfs_info("passthrough: off (--no-passthrough): the daemon serves every read");
+	} else if (!(conn->capable & FUSE_CAP_PASSTHROUGH)) {
+		atomic_store(&fs->passthrough, false);
+		cfs_info("passthrough: this kernel does not offer it; the daemon serves every read");
+	} else {
+		conn->want |= FUSE_CAP_PASSTHROUGH;
+		cfs_info("passthrough: on: the kernel reads cached files without the daemon");
+	}
+#else
+	if (atomic_exchange(&fs->passthrough, false))
+		cfs_info("passthrough: off: condafs was built against libfuse %d.%d, which has none "
+			 "(3.16 or later has); the daemon serves every read", FUSE_MAJOR_VERSION,
+			 FUSE_MINOR_VERSION);
+#endif
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
+	want_passthrough(userdata, conn);
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
@@ -177,15 +218,26 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uintptr_t)o;
 	fi->keep_cache = 1;
 	fi->noflush = 1;
-	if (fuse_reply_open(req, fi) < 0 && o)
-		cfs_obj_put(fs, o); /* interrupted: no release will come */
+#ifdef FUSE_CAP_PASSTHROUGH
+	if (o && (fi->backing_id = cfs_obj_passthrough_open(fs, req, o))) {
+		fi->fh |= FH_PASSTHROUGH;
+		/* The kernel caches the backing file's pages, not this file's. */
+		fi->keep_cache = 0;
+	}
+#endif
+	if (fuse_reply_open(req, fi) < 0 && o) {
+		/* Interrupted: no release will come. */
+		if (fi->fh & FH_PASSTHROUGH)
+			cfs_obj_passthrough_release(fs, req, o);
+		cfs_obj_put(fs, o);
+	}
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct cfs_fs *fs = fs_of(req);
-	struct cfs_obj *o = (struct cfs_obj *)(uintptr_t)fi->fh;
+	struct cfs_obj *o = fh_obj(fi);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(0);
 
 	if (!o || off < 0 || (uint64_t)off >= o->size) {
@@ -204,8 +256,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct cfs_obj *o = (struct cfs_obj *)(uintptr_t)fi->fh;
+	struct cfs_obj *o = fh_obj(fi);
 
+	if (fi->fh & FH_PASSTHROUGH)
+		cfs_obj_passthrough_release(fs_of(req), req, o);
 	if (o)
 		cfs_obj_put(fs_of(req), o);
 	fuse_reply_err(req, 0);

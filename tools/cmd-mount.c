@@ -47,6 +47,9 @@ static const char mount_help[] =
 	"                             has shown 200 Mbit/s and 2 ms round trips) or always\n"
 	"      --http-version V       1.1, 2 or auto (default: HTTP/2 where https offers it)\n"
 	"      --cacert FILE          CA certificates for an https store\n"
+	"      --no-passthrough       serve every read from the daemon; by default a\n"
+	"                             cached file is handed to the kernel, which reads\n"
+	"                             it without the daemon (libfuse >= 3.16, root)\n"
 	"  -f, --foreground           stay in the foreground and log to stderr\n"
 	"      --log-file FILE        in the background, append the log to FILE, not syslog\n"
 	"  -s, --single-thread        serve one request at a time (for comparison)\n"
@@ -54,7 +57,8 @@ static const char mount_help[] =
 	"                             store=, cache=, cache_size=, fetch_timeout=,\n"
 	"                             fetch_retries=, pruned=, trace=, workset=, strict,\n"
 	"                             prefetch=, prefetch_jobs=, no_packs, speculate=,\n"
-	"                             http_version=, cacert= as for mount -t fuse.condafs\n"
+	"                             http_version=, cacert=, no_passthrough as for\n"
+	"                             mount -t fuse.condafs\n"
 	"  -d, --debug                trace every FUSE request (implies -f)\n"
 	"  -q, --quiet                only errors\n"
 	"  -v, --verbose              more detail (twice for debug output)\n"
@@ -269,6 +273,9 @@ int cmd_stats(int argc, char **argv)
 		row_bytes(o, "bytes fetched", "bytes_fetched");
 		row_bytes(o, "bytes cached", "bytes_cached");
 		row_bytes(o, "bytes served", "bytes_served");
+		printf("%-18s %s, %lld opens\n", "passthrough",
+		       json_is_true(json_object_get(o, "passthrough")) ? "on" : "off",
+		       json_integer_value(json_object_get(o, "passthrough_opens")));
 		row_count(o, "open objects", "open_objects");
 		row_count(o, "evictions", "evictions");
 		row_bytes(o, "evicted", "evicted_bytes");

@@ -2,17 +2,19 @@
 # SPDX-License-Identifier: MIT
 """Compares a mounted environment with its index, path by path.
 
-usage: check-tree.py CONDAFS ENV.cfs MOUNTPOINT [--cat N] [--no-content] [--skip PATH]
+usage: check-tree.py CONDAFS ENV.cfs MOUNTPOINT [--cat N] [--no-content] [--mmap] [--skip PATH]
 
 Every entry of `condafs ls -R --json` must exist under MOUNTPOINT with the
 same type, permission bits, size, mtime (to the nanosecond) and symlink
 target, and every directory must list exactly the index's children.
 Regular files are read through the mount and hashed against the index's
 digest (unless --no-content); for N of them (all with --cat all) the bytes
-are also compared with `condafs cat`.
+are also compared with `condafs cat`.  With --mmap, every non-empty file is
+also mapped and the mapping hashed against the digest.
 """
 import hashlib
 import json
+import mmap
 import os
 import stat
 import subprocess
@@ -24,6 +26,7 @@ def main():
     args = sys.argv[4:]
     cat_n = "all"
     content = "--no-content" not in args
+    mapped = "--mmap" in args
     if "--cat" in args:
         cat_n = args[args.index("--cat") + 1]
     skip = set()
@@ -94,6 +97,11 @@ def main():
             errors.append(f"{e['path']}: read {len(data)} bytes, index says {e['size']}")
         if e["size"] and hashlib.sha256(data).hexdigest() != e["digest"]:
             errors.append(f"{e['path']}: content differs from the index's digest")
+        if mapped and e["size"]:
+            with open(os.path.join(mp, e["path"]), "rb") as f, \
+                    mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as m:
+                if hashlib.sha256(m).hexdigest() != e["digest"]:
+                    errors.append(f"{e['path']}: mapped content differs from the index's digest")
         if cat_left > 0:
             cat_left -= 1
             ref = subprocess.run([condafs, "cat", index, e["path"]], check=True,

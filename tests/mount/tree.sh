@@ -59,7 +59,9 @@ s = json.loads(os.getxattr("/env", "user.condafs.stats"))
 for k in ("opens", "cache_hits", "cache_misses", "objects_fetched", "bytes_fetched",
           "bytes_served", "fetch_errors", "fetch_p50_us", "fetch_p99_us"):
     assert isinstance(s[k], int), k
-assert s["opens"] > 0 and s["bytes_served"] > 0 and s["bytes_fetched"] > 0
+assert s["opens"] > 0 and s["bytes_fetched"] > 0
+# Reads come to the daemon only for files the kernel does not read itself.
+assert s["bytes_served"] > 0 or s["passthrough_opens"] > 0, s
 sv = os.statvfs("/env")
 assert sv.f_flag & os.ST_RDONLY and sv.f_files > 0 and sv.f_namemax == 255, sv
 for p in ("/env/nonexistent", "/env/bin/hello-1.0/x", "/env/nope/x"):
