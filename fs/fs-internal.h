@@ -331,6 +331,7 @@ struct cfs_fs {
 	struct cfs_trace *trace;  /* or NULL */
 	struct cfs_prefetch *prefetch; /* or NULL */
 	_Atomic bool passthrough; /* hand cached files to the kernel (see ops.c) */
+	bool no_opendir;          /* the kernel opens directories without asking */
 };
 
 void cfs_objtab_init(struct cfs_objtab *t);

@@ -110,7 +110,19 @@ static void want_passthrough(struct cfs_fs *fs, struct fuse_conn_info *conn)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	want_passthrough(userdata, conn);
+	struct cfs_fs *fs = userdata;
+
+	want_passthrough(fs, conn);
+	/*
+	 * Directories need no open: answering the first OPENDIR with ENOSYS
+	 * makes the kernel stop sending OPENDIR and RELEASEDIR (two requests
+	 * per directory listed, one of them waited on), and it then caches
+	 * every listing as FOPEN_CACHE_DIR would.
+	 */
+	if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) {
+		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+		fs->no_opendir = true;
+	}
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
@@ -269,6 +281,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	int r;
 
+	if (fs_of(req)->no_opendir) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if (!get_dir(fs_of(req), ino, &r)) {
 		fuse_reply_err(req, -r);
 		return;
