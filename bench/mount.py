@@ -11,7 +11,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "cli"))
 import nginx  # noqa: E402
-from workloads import WORKLOADS, drop_caches, sh  # noqa: E402
+from workloads import WORKLOADS as ALL_WORKLOADS, drop_caches, sh  # noqa: E402
 
 CONDAFS, WORK = sys.argv[1], sys.argv[2]
 RUNS = int(os.environ.get("CFS_BENCH_RUNS", "5"))
@@ -19,6 +19,9 @@ RUNS = int(os.environ.get("CFS_BENCH_RUNS", "5"))
 # warm with --no-passthrough (every read through the daemon).
 VARIANTS = ["plain", "squash"] + os.environ.get(
     "CFS_BENCH_VARIANTS", "cold warm warm-read http").split()
+# CFS_BENCH_WORKLOADS picks some of startup, entrypoint, walk, readall.
+WORKLOADS = {w: ALL_WORKLOADS[w] for w in os.environ.get(
+    "CFS_BENCH_WORKLOADS", " ".join(ALL_WORKLOADS)).split()}
 ENV = "/env"
 INDEX = os.path.join(WORK, "env.cfs")
 STORE = os.path.realpath(os.path.join(WORK, "store"))
@@ -133,7 +136,7 @@ def main():
     remove_old_caches(pause=False)
     med = {k: statistics.median(v) for k, v in results.items()}
     print(f"\ncondafs mount benchmark: median of {RUNS} runs, fresh mount each run, "
-          f"page cache {'dropped' if dropped else 'NOT dropped (no permission)'}")
+          f"page cache {'dropped' if dropped else 'hot (CFS_BENCH_KEEP_PAGE_CACHE)' if os.environ.get('CFS_BENCH_KEEP_PAGE_CACHE') else 'NOT dropped (no permission)'}")
     print(f"{'workload':12}" + "".join(f"{v:>10}" for v in variants) + "   (seconds)")
     for w in WORKLOADS:
         print(f"{w:12}" + "".join(f"{med[(v, w)]:10.3f}" for v in variants))

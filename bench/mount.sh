@@ -13,6 +13,10 @@
 # reading every file once.  Each figure is the median of several runs, each
 # on a fresh mount with the page cache dropped (when the kernel lets us).
 # usage: bench/mount.sh [RUNS]     (default 5)
+#   CFS_BENCH_VARIANTS="cold warm warm-read http"  condafs variants besides plain and squash
+#   CFS_BENCH_WORKLOADS="startup readall"          a subset of the workloads
+#   CFS_BENCH_KEEP_PAGE_CACHE=1                    page cache hot: not dropped before each run
+#   CFS_PYENV_BIG=1                                the 93-package environment
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 [[ ${CFS_MOUNT_TEST_INNER:-} == 1 ]] || bash "$top/tools/build.sh"

@@ -12,5 +12,8 @@ build=${1:-build}
 fuse_pc=$(bash tools/fuse3.sh)
 if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" ${fuse_pc:+--pkg-config-path="$fuse_pc"}
+elif [ -n "$fuse_pc" ] && ! grep -qF "\"$fuse_pc\"" "$build/meson-info/intro-buildoptions.json"; then
+  # Set up before tools/fuse3.sh existed: once more, against its libfuse.
+  meson setup --wipe "$build" --pkg-config-path="$fuse_pc"
 fi
 ninja -C "$build"
