@@ -78,7 +78,13 @@ if [[ $PT == 1 ]]; then
 fi
 python3 "$HERE/check-tree.py" "$CONDAFS" "$IDX" /env --cat 0 --mmap
 umount_env /env
-log "--no-passthrough: the daemon serves, every byte right"
+# The same as a -o option (mount -t fuse.condafs, /etc/fstab).
+mount_env "$IDX" /env --cache "$T/cache" -o no_passthrough
+cmp /env/bin/python3 <("$CONDAFS" cat "$IDX" bin/python3) || fail "-o no_passthrough: python3 reads wrong"
+[[ $(stat_field /env passthrough) == False && $(stat_field /env passthrough_opens) == 0 ]] ||
+	fail "-o no_passthrough: passthrough is on"
+umount_env /env
+log "--no-passthrough, -o no_passthrough: the daemon serves, every byte right"
 
 # ---- Eviction under load while passthrough files are open and mapped.
 corpus_index "$T/corpus"
