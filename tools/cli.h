@@ -35,6 +35,12 @@ void cli_print_pack(const char *workset, const struct cfs_ws_pack_result *res);
 int cli_fail(const struct cfs_err *err);
 /* Prints a usage error ("condafs CMD: msg; see condafs CMD --help") and returns 2. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * After getopt_long() returned '?': names the option that was unknown or
+ * lacked its value ("condafs index: unknown option '--bogus'", "...: option
+ * '--store' needs a value") and returns 2.  shortopts: getopt's string.
+ */
+int cli_bad_option(const char *cmd, char **argv, const char *shortopts);
 /* Sets the log level from -q / -v counts. */
 void cli_set_verbosity(int verbose, int quiet);
 

@@ -100,7 +100,7 @@ int cmd_du(int argc, char **argv)
 		case 'p': pruned_only = true; break;
 		case 'J': json = true; break;
 		case 'h': fputs(du_help, stdout); return 0;
-		default: return cli_usage("du", "bad option");
+		default: return cli_bad_option("du", argv, "h");
 		}
 	}
 	if (optind + 1 != argc)

@@ -142,7 +142,7 @@ int cmd_export(int argc, char **argv)
 		case 'q': quiet++; break;
 		case 'v': verbose++; break;
 		case 'h': fputs(export_help, stdout); return 0;
-		default: free(worksets); return cli_usage("export", "bad option");
+		default: free(worksets); return cli_bad_option("export", argv, "w:o:f:s:qvh");
 		}
 	}
 	cli_set_verbosity(verbose, quiet);

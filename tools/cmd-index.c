@@ -172,7 +172,7 @@ int cmd_index(int argc, char **argv)
 			printf(index_help, cfs_lock_host_platform() ? cfs_lock_host_platform() : "unknown", cache);
 			return 0;
 		default:
-			return cli_usage("index", "bad option");
+			return cli_bad_option("index", argv, "o:s:j:qvh");
 		}
 	}
 	if (optind + 1 != argc)

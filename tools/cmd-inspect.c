@@ -42,7 +42,7 @@ static int parse_inspect(const char *cmd, const char *help, int argc, char **arg
 		case 'R': a->recursive = true; break;
 		case 's': a->store = optarg; break;
 		case 'h': fputs(help, stdout); return 0;
-		default: return cli_usage(cmd, "bad option");
+		default: return cli_bad_option(cmd, argv, "aRs:h");
 		}
 	}
 	a->first = optind;

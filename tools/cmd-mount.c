@@ -146,7 +146,7 @@ int cmd_mount(int argc, char **argv)
 			printf(mount_help, default_cache, CFS_FS_DEFAULT_FETCH_TIMEOUT,
 			       CFS_FS_DEFAULT_FETCH_RETRIES, CFS_FS_DEFAULT_PREFETCH_JOBS);
 			return 0;
-		default: return cli_usage("mount", "bad option");
+		default: return cli_bad_option("mount", argv, "so:fdqvh");
 		}
 	}
 	if (optind + 2 != argc)
@@ -188,7 +188,7 @@ int cmd_umount(int argc, char **argv)
 		switch (c) {
 		case 'z': lazy = true; break;
 		case 'h': fputs(umount_help, stdout); return 0;
-		default: return cli_usage("umount", "bad option");
+		default: return cli_bad_option("umount", argv, "zh");
 		}
 	}
 	if (optind + 1 != argc)
@@ -243,7 +243,7 @@ int cmd_stats(int argc, char **argv)
 		switch (c) {
 		case 'J': as_json = true; break;
 		case 'h': fputs(stats_help, stdout); return 0;
-		default: return cli_usage("stats", "bad option");
+		default: return cli_bad_option("stats", argv, "h");
 		}
 	}
 	if (optind + 1 != argc)

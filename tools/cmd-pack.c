@@ -66,7 +66,7 @@ int cmd_pack(int argc, char **argv)
 		case 's': o.store = optarg; break;
 		case 'q': quiet = true; break;
 		case 'h': fputs(pack_help, stdout); return 0;
-		default: return cli_usage("pack", "bad option");
+		default: return cli_bad_option("pack", argv, "w:t:s:qh");
 		}
 	}
 	if (optind + 1 != argc)

@@ -132,7 +132,7 @@ int cmd_policy(int argc, char **argv)
 		switch (c) {
 		case 'J': json = true; break;
 		case 'h': fputs(policy_help, stdout); return 0;
-		default: return cli_usage("policy", "bad option");
+		default: return cli_bad_option("policy", argv, "h");
 		}
 	}
 	if (optind >= argc)

@@ -683,7 +683,7 @@ int cmd_push(int argc, char **argv)
 		}
 		case 'q': quiet = true; break;
 		case 'h': printf(push_help, DEFAULT_JOBS, MAX_JOBS); return 0;
-		default: return cli_usage("push", "bad option");
+		default: return cli_bad_option("push", argv, "s:w:j:qh");
 		}
 	}
 	if (optind + 1 != argc)

@@ -181,7 +181,7 @@ int cmd_ready(int argc, char **argv)
 						 "not '%s'", optarg);
 			break;
 		case 'h': printf(ready_help, DEFAULT_TIMEOUT); return 0;
-		default: return cli_usage("ready", "bad option");
+		default: return cli_bad_option("ready", argv, "w:t:h");
 		}
 	}
 	if (optind + 1 != argc)

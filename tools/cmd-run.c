@@ -411,7 +411,7 @@ int cmd_run(int argc, char **argv)
 			printf(run_help, default_cache, CFS_FS_DEFAULT_FETCH_TIMEOUT,
 			       CFS_FS_DEFAULT_FETCH_RETRIES, CFS_FS_DEFAULT_PREFETCH_JOBS);
 			return 0;
-		default: return cli_usage("run", "bad option");
+		default: return cli_bad_option("run", argv, "+qvh");
 		}
 	}
 	if (!o.index || optind >= argc)

@@ -312,7 +312,7 @@ int cmd_workset(int argc, char **argv)
 		case 'q': quiet++; break;
 		case 'v': verbose++; break;
 		case 'h': fputs(workset_help, stdout); goto out;
-		default: status = cli_usage("workset", "bad option"); goto out;
+		default: status = cli_bad_option("workset", argv, "o:i:k:m:ps:qvh"); goto out;
 		}
 	}
 	cli_set_verbosity(verbose, quiet);

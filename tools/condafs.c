@@ -3,6 +3,8 @@
  * condafs: index conda environments into a content-addressed store, serve
  * them lazily with FUSE, and export what applications use.
  */
+#include <ctype.h>
+#include <getopt.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <string.h>
@@ -61,6 +63,26 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	return 2;
 }
 
+int cli_bad_option(const char *cmd, char **argv, const char *shortopts)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	int len;
+
+	if (strncmp(arg, "--", 2) == 0 && arg[2]) {
+		/* A long option: unknown (optopt 0), or given without its value. */
+		len = (int)strcspn(arg, "=");
+		return cli_usage(cmd, !optopt ? "unknown option '%.*s'"
+				 : arg[len] ? "option '%.*s' takes no value"
+				 : "option '%.*s' needs a value", len, arg);
+	}
+	if (optopt > 0 && optopt < 256 && isgraph(optopt) && optopt != ':' &&
+	    strchr(shortopts, optopt))
+		return cli_usage(cmd, "option '-%c' needs a value", optopt);
+	if (optopt > 0 && optopt < 256 && isgraph(optopt))
+		return cli_usage(cmd, "unknown option '-%c'", optopt);
+	return cli_usage(cmd, "unknown option '%s'", arg);
+}
+
 void cli_set_verbosity(int verbose, int quiet)
 {
 	if (quiet)
@@ -79,6 +101,8 @@ int main(int argc, char **argv)
 
 	/* Hash seeds must be set before any thread creates JSON objects. */
 	json_object_seed(0);
+	/* Commands name a bad option themselves, in one line (cli_bad_option). */
+	opterr = 0;
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -270,6 +270,30 @@ def run(root):
     case("pip entry with --strict", os.path.join(DATA, "pip.yml"), ["pip.yml", "pip", "requests"],
          extra=["--strict"])
 
+    # Command-line errors name the option, in one line, with exit status 2.
+    global passed
+    for argv, want in [
+        (["index", "--bogus", "lock.txt"], "unknown option '--bogus'"),
+        (["index", "lock.txt", "--store"], "option '--store' needs a value"),
+        (["index", "-Z", "lock.txt"], "unknown option '-Z'"),
+        (["index", "lock.txt", "-j"], "option '-j' needs a value"),
+        (["ls", "--json=yes", "env.cfs"], "option '--json' takes no value"),
+        (["mount", "--no-such", "env.cfs", "/env"], "unknown option '--no-such'"),
+        (["run", "--nope", "env.cfs", "--", "true"], "unknown option '--nope'"),
+        (["workset", "--keep"], "option '--keep' needs a value"),
+        (["export", "--format"], "option '--format' needs a value"),
+    ]:
+        r = subprocess.run([CONDAFS, *argv], capture_output=True, text=True, timeout=60)
+        lines = r.stderr.splitlines()
+        name = "command line: condafs " + " ".join(argv)
+        want_line = f"condafs {argv[0]}: {want} (see 'condafs {argv[0]} --help')"
+        if r.returncode == 2 and lines == [want_line] and not r.stdout:
+            passed += 1
+            print(f"ok   {name}: {lines[0]}")
+        else:
+            failures.append(name)
+            print(f"FAIL {name}: exit {r.returncode}, stderr {r.stderr!r}, want {want_line!r}")
+
 
 if __name__ == "__main__":
     sys.exit(main())
