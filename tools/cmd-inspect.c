@@ -178,11 +178,12 @@ int cmd_info(int argc, char **argv)
 }
 
 static const char ls_help[] =
-	"usage: condafs ls ENV.cfs [PATH] [-R] [--json]\n"
+	"usage: condafs ls ENV.cfs [PATH] [-R] [-a] [--json]\n"
 	"\n"
 	"Lists a directory of the environment (default: its root) like ls -l:\n"
 	"mode, size, modification time, name, and symlink targets.  PATH is\n"
-	"relative to the prefix (a leading prefix or / is accepted).\n"
+	"relative to the prefix (a leading prefix or / is accepted).  A PATH that a\n"
+	"prune rule removed is an error (exit 1) that names the rule, unless -a.\n"
 	"\n"
 	"Options:\n"
 	"  -R, --recursive   list everything below PATH, as paths relative to the prefix\n"
@@ -310,6 +311,20 @@ int cmd_ls(int argc, char **argv)
 	r = cfs_db_resolve(db, path, &n);
 	if (r < 0) {
 		fprintf(stderr, "condafs: %s: %s: %s\n", argv[a.first], path, strerror(-r));
+		return 1;
+	}
+	if (n.pruned && !a.all) {
+		/* Not in the served environment: say why rather than list it. */
+		cleanup_free char *origin = NULL, *text = NULL;
+		bool keep;
+
+		if (n.rule && cfs_db_get_rule(db, n.rule, &origin, &text, &keep) == 0)
+			fprintf(stderr, "condafs: %s: %s: pruned by %s: %s (condafs ls -a lists it)\n",
+				argv[a.first], path, origin, text);
+		else
+			fprintf(stderr, "condafs: %s: %s: pruned (condafs ls -a lists it)\n",
+				argv[a.first], path);
+		cfs_node_release(&n);
 		return 1;
 	}
 	struct ls_ctx c = { .db = db, .json = a.json, .recursive = a.recursive, .all = a.all };

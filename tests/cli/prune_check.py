@@ -141,6 +141,21 @@ def body(work):
           and "exclude include" in lines[0] and "kept" in lines[1],
           f"policy explain names the deciding rule: {lines}")
 
+    # ls of a pruned path says so, names the rule, and exits 1; -a lists it.
+    r = run(CONDAFS, "ls", cfs, "include/python3.11/Python.h")
+    err = r.stderr.splitlines()
+    check(r.returncode == 1 and not r.stdout and len(err) == 1 and
+          "include/python3.11/Python.h: pruned by preset:devel:" in err[0] and
+          "exclude include" in err[0], f"ls of a pruned path: exit {r.returncode}, {err}")
+    r = run(CONDAFS, "ls", cfs, "include")
+    check(r.returncode == 1 and "include: pruned by preset:devel:" in r.stderr,
+          f"ls of a pruned directory: exit {r.returncode}, {r.stderr.strip()}")
+    r = run(CONDAFS, "ls", "-a", cfs, "include/python3.11/Python.h")
+    check(r.returncode == 0 and r.stdout.rstrip().endswith("(pruned)"),
+          f"ls -a of a pruned path lists it: exit {r.returncode}, {r.stdout.strip()}")
+    r = run(CONDAFS, "ls", cfs, "lib/python3.11/os.py")
+    check(r.returncode == 0 and "os.py" in r.stdout, "ls of a kept path")
+
     # The expert profile still runs Python and an entry point.
     ext = os.path.join(work, "expert-ext")
     r = run(sys.executable, os.path.join(FIX, "extract.py"), CONDAFS, cfs, ext)
