@@ -218,15 +218,22 @@ static errint_t yaml_check_header(struct lock_ctx *c, yaml_document_t *d,
 {
 	yaml_node_t *v = ymap_get(d, root, "version");
 	yaml_node_t *plats = ymap_get(d, ymap_get(d, root, "metadata"), "platforms");
+	/* pixi's lock (rattler's format): environments and a packages list. */
+	bool pixi = ymap_get(d, root, "environments") && ymap_get(d, root, "packages") &&
+		    !ymap_get(d, root, "package");
 	const char *s;
 
 	if (!v)
 		return lock_err(c, yline(root),
 			    "no 'version' key: not a conda-lock.yml nor an @EXPLICIT lock");
 	s = yscalar(v);
+	if (pixi)
+		return lock_err(c, yline(v),
+			    "pixi.lock version %.32s is not supported (condafs reads conda-lock.yml "
+			    "version 1 and @EXPLICIT lists)", s ? s : "(not a scalar)");
 	if (!s || strcmp(s, "1") != 0)
 		return lock_err(c, yline(v),
-			    "unsupported conda-lock version %.32s (condafs reads version 1)",
+			    "conda-lock.yml version %.32s is not supported (condafs reads version 1)",
 			    s ? s : "(not a scalar)");
 	/* A lock for other platforms would otherwise give an empty env. */
 	if (!plats || plats->type != YAML_SEQUENCE_NODE)

@@ -149,7 +149,8 @@ def run(root):
     # Lock files (static corpus).
     for fn, expect in [
         ("malformed.yml", ["malformed.yml:", "invalid YAML"]),
-        ("version2.yml", ["version2.yml", "version 2"]),
+        ("version2.yml", ["version2.yml", "conda-lock.yml version 2 is not supported"]),
+        ("pixi-v6.lock", ["pixi-v6.lock:1", "pixi.lock version 6 is not supported"]),
         ("bad-line.txt", ["bad-line.txt:4"]),
         ("before-explicit.txt", ["before-explicit.txt:2"]),
         ("bad-fragment.txt", ["bad-fragment.txt:3"]),

@@ -384,7 +384,10 @@ static void test_yaml_lenient(void)
 static void test_yaml_errors(void)
 {
 	parse_fails("v.yml", "package: []\nmetadata: {}\nversion: 2\n", "linux-64",
-		    "v.yml:3: unsupported conda-lock version 2 (condafs reads version 1)");
+		    "v.yml:3: conda-lock.yml version 2 is not supported (condafs reads version 1)");
+	parse_fails("pixi.lock", "version: 7\nenvironments: {}\npackages: []\n", "linux-64",
+		    "pixi.lock:1: pixi.lock version 7 is not supported (condafs reads "
+		    "conda-lock.yml version 1 and @EXPLICIT lists)");
 	parse_fails("v.yml", "package: []\nmetadata: {}\n", "linux-64",
 		    "v.yml:1: no 'version' key");
 	parse_fails("v.yml", "version: 1\npackage:\n- name: a\n   version: 1\n",
