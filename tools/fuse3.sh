@@ -40,9 +40,15 @@ apt_opts=(
   -o "Dir::State::Lists=$top/apt/lists" -o "Dir::Cache=$top/apt/cache"
   -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root"
 )
-apt-get "${apt_opts[@]}" -qq update >&2
-(cd "$top/src" && apt-get "${apt_opts[@]}" -qq source --download-only fuse3 >&2)
+if ! apt-get "${apt_opts[@]}" -qq update >&2 ||
+   ! (cd "$top/src" && apt-get "${apt_opts[@]}" -qq source --download-only fuse3 >&2); then
+  echo "condafs: cannot fetch Debian's fuse3 source package (trixie) from $mirror;" \
+    "set CFS_DEBIAN_MIRROR, or CFS_FUSE=system to build without passthrough" >&2
+  exit 1
+fi
 dsc=$(ls "$top"/src/fuse3_*.dsc)
+# apt has checked the files against the suite's signed index; the .dsc's own
+# signature needs the Debian developers' keyring, which is not installed.
 dpkg-source --no-check -x "$dsc" "$top/src/fuse3" >/dev/null
 version=$(grep -m1 -o "version: '[0-9.]*'" "$top/src/fuse3/meson.build" | grep -o "[0-9.]*[0-9]" || true)
 if ! dpkg --compare-versions "${version:-0}" ge "$want"; then
@@ -60,11 +66,13 @@ log=$top/build.log
 if ! { meson setup "$top/build" "$top/src/fuse3" --prefix="$top/prefix" --libdir=lib \
          -Ddefault_library=static -Dbuildtype=release -Dutils=false -Dexamples=false \
          -Dtests=false -Dinitscriptdir= -Duseroot=false -Dc_args=-DIGNORE_MTAB &&
-       ninja -C "$top/build" && meson install -C "$top/build"; } >"$log" 2>&1; then
+       ninja -C "$top/build" && meson install -C "$top/build" --destdir "$top/stage"; } >"$log" 2>&1; then
   tail -n 20 "$log" >&2
   echo "condafs: building libfuse $version failed; the whole log is $log" >&2
   exit 1
 fi
-rm -rf "$top/build" "$top/apt" "$top/src" "$log"
+# Published whole: a build cut short leaves no fuse3.pc behind.
+mv "$top/stage$top/prefix" "$top/prefix"
+rm -rf "$top/build" "$top/apt" "$top/src" "$top/stage" "$log"
 echo "condafs: built libfuse $version into build/fuse3/prefix" >&2
 echo "$pc"
