@@ -12,6 +12,7 @@ struct cfs_command {
 };
 
 int cmd_index(int argc, char **argv);
+int cmd_lock(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_cat(int argc, char **argv);

@@ -16,6 +16,7 @@
 
 static const struct cfs_command commands[] = {
 	{ "index", cmd_index, "install a lock file's packages into a store and write an index" },
+	{ "lock", cmd_lock, "list what a lock file resolves to for a platform, without fetching" },
 	{ "info", cmd_info, "show an index's packages, files and sizes" },
 	{ "ls", cmd_ls, "list files inside an index, like ls -l" },
 	{ "cat", cmd_cat, "write a file of an index to standard output" },
