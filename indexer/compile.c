@@ -81,7 +81,9 @@ struct source {
 
 static bool is_noarch_python(const struct cfs_package *p)
 {
-	return p->noarch && strcmp(p->noarch, "python") == 0;
+	/* Wheels too: pip compiles what it installs, as conda does. */
+	return (p->noarch && strcmp(p->noarch, "python") == 0) ||
+	       (p->lock && p->lock->manager == CFS_MGR_PIP);
 }
 
 /* What conda compiles: the .py files a noarch: python package puts in

@@ -47,7 +47,7 @@ static errint_t check_prefix(const char *prefix, struct cfs_err *err)
 /* X.Y of the lock's python package, or NULL (caller frees). */
 static char *python_xy(const struct cfs_lock *lock)
 {
-	for (size_t i = 0; i < lock->n_pkgs; i++) {
+	for (size_t i = 0; i < lock->n_pkgs - lock->n_wheels; i++) {
 		const char *v = lock->pkgs[i].version;
 		if (strcmp(lock->pkgs[i].name, "python") != 0 || !v)
 			continue;
@@ -88,9 +88,10 @@ static void *install_worker(void *arg)
 		r = cfs_manifest_load(j->cache_dir, j->iopts, &j->lock->pkgs[i],
 				      j->items[i].got_sha256, j->items[i].size, &j->pkgs[i]);
 		if (r < 0) {
-			r = cfs_package_install(j->iopts, j->items[i].path, &j->lock->pkgs[i],
-						j->items[i].got_sha256, j->items[i].size,
-						&j->pkgs[i], &err);
+			r = (j->lock->pkgs[i].manager == CFS_MGR_PIP ? cfs_wheel_install
+								     : cfs_package_install)(
+				j->iopts, j->items[i].path, &j->lock->pkgs[i],
+				j->items[i].got_sha256, j->items[i].size, &j->pkgs[i], &err);
 			if (r == 0)
 				cfs_manifest_save(j->cache_dir, j->iopts, &j->pkgs[i]);
 		}
@@ -137,23 +138,33 @@ static errint_t install_all(struct install_job *j, int jobs, struct cfs_err *err
 	return 0;
 }
 
-static void warn_skipped(const struct cfs_lock *lock, bool strict, struct cfs_err *err,
-			 int *r)
+/*
+ * Lock entries condafs cannot install: an error naming the first, unless
+ * skip_unbuildable, then one warning naming them all.
+ */
+static errint_t check_skipped(const struct cfs_lock *lock, bool skip_unbuildable,
+			      struct cfs_err *err)
 {
+	const struct cfs_lock_pkg *first = lock->n_skipped ? &lock->skipped[0] : NULL;
 	struct cfs_buf b;
 
-	if (!lock->n_skipped)
-		return;
+	if (!first)
+		return 0;
+	if (!skip_unbuildable)
+		return cfs_err_set(err, ENOTSUP, "%s:%d: %s (%s) is %s, which condafs cannot "
+				   "install (it installs conda packages and wheels); "
+				   "--skip-unbuildable skips such entries", lock->path,
+				   first->line, first->name ? first->name : "?",
+				   first->url ? first->url : "no URL", first->unbuildable);
 	cfs_buf_init(&b, 1 << 20);
 	for (size_t i = 0; i < lock->n_skipped; i++)
-		cfs_buf_printf(&b, "%s%s", i ? ", " : "", lock->skipped[i].name);
-	if (strict)
-		*r = cfs_err_set(err, ENOTSUP, "%s: %zu pip package(s) cannot be installed by "
-				 "condafs: %s", lock->path, lock->n_skipped, b.data);
-	else
-		cfs_warn("%s: skipping %zu pip package(s), not supported yet: %s", lock->path,
-			 lock->n_skipped, b.data);
+		cfs_buf_printf(&b, "%s%s (%s)", i ? ", " : "",
+			       lock->skipped[i].name ? lock->skipped[i].name : "?",
+			       lock->skipped[i].unbuildable);
+	cfs_warn("%s: skipping %zu entr%s condafs cannot install: %s", lock->path,
+		 lock->n_skipped, lock->n_skipped == 1 ? "y" : "ies", b.data);
 	cfs_buf_release(&b);
+	return 0;
 }
 
 static void warn_link_scripts(const struct cfs_package *pkgs, size_t n)
@@ -178,7 +189,7 @@ static char *history_text(const struct cfs_index_opts *o, const struct cfs_lock 
 	cfs_buf_init(&b, SIZE_MAX);
 	cfs_buf_printf(&b, "==> %s <==\n# cmd: %s\n# condafs version: %s\n", date,
 		       o->cmdline ? o->cmdline : "condafs index", CFS_VERSION);
-	for (size_t i = 0; i < lock->n_pkgs; i++) {
+	for (size_t i = 0; i < lock->n_pkgs - lock->n_wheels; i++) {
 		const struct cfs_lock_pkg *p = &lock->pkgs[i];
 		cfs_buf_printf(&b, "+%s%s%s-%s-%s\n", p->channel && *p->channel ? p->channel : "",
 			       p->channel && *p->channel ? "::" : "", p->name, p->version, p->build);
@@ -344,7 +355,8 @@ static errint_t write_packages(struct cfs_db *db, const struct cfs_lock *lock,
 			.build_number = p->build_number, .subdir = p->subdir, .noarch = p->noarch,
 			.channel = lp->channel, .url = lp->url, .fn = lp->fn,
 			.sha256 = sha, .md5 = p->has_md5 ? md5 : NULL,
-			.size = (int64_t)p->archive_size, .manager = "conda", .status = "installed",
+			.size = (int64_t)p->archive_size,
+			.manager = lp->manager == CFS_MGR_PIP ? "pip" : "conda", .status = "installed",
 			.file_count = (int64_t)files, .bytes = (int64_t)p->bytes,
 			.link_scripts = scripts,
 		};
@@ -360,7 +372,7 @@ static errint_t write_packages(struct cfs_db *db, const struct cfs_lock *lock,
 			.name = lp->name, .version = lp->version ? lp->version : "",
 			.build = lp->build ? lp->build : "", .url = lp->url ? lp->url : "",
 			.fn = lp->fn ? lp->fn : "", .sha256 = lp->has_sha256 ? sha : NULL,
-			.manager = "pip", .status = "skipped",
+			.manager = lp->manager == CFS_MGR_PIP ? "pip" : "conda", .status = "skipped",
 		};
 		r = cfs_db_add_package(db, &dp);
 	}
@@ -442,10 +454,14 @@ static errint_t fetch_packages(const struct cfs_index_opts *o, const char *cache
 			       const struct cfs_lock *lock, struct cfs_fetch_item *items,
 			       struct cfs_err *err)
 {
+	char **urls = cfs_xcalloc(lock->n_pkgs + 1, sizeof(char *));
+	int r;
 
 	for (size_t i = 0; i < lock->n_pkgs; i++) {
 		const struct cfs_lock_pkg *p = &lock->pkgs[i];
-		items[i].url = p->url;
+		/* Relative locations are relative to the lock file. */
+		urls[i] = p->url ? cfs_lock_resolve_url(lock->path, p->url) : NULL;
+		items[i].url = urls[i];
 		items[i].label = p->fn;
 		items[i].has_sha256 = p->has_sha256;
 		items[i].has_md5 = p->has_md5;
@@ -461,7 +477,13 @@ static errint_t fetch_packages(const struct cfs_index_opts *o, const char *cache
 		.allow_unverified = o->allow_unverified,
 		.progress = o->progress,
 	};
-	return cfs_fetch_all(&fo, items, lock->n_pkgs, err);
+	r = cfs_fetch_all(&fo, items, lock->n_pkgs, err);
+	for (size_t i = 0; i < lock->n_pkgs; i++) {
+		items[i].url = NULL;
+		free(urls[i]);
+	}
+	free(urls);
+	return r;
 }
 
 /* The provisional index the compiler runs from: every path, no packs. */
@@ -565,13 +587,15 @@ errint_t cfs_index_build(const struct cfs_index_opts *o, struct cfs_index_result
 	r = check_prefix(o->prefix, err);
 	if (r < 0)
 		return r;
-	r = cfs_lock_load(o->lock_path, o->platform, &lock, err);
+	r = cfs_lock_load_env(o->lock_path, o->platform, o->environment, &lock, err);
 	if (r < 0)
 		return r;
-	warn_skipped(lock, o->strict, err, &r);
-	if (r == 0 && lock->n_pkgs == 0)
-		r = cfs_err_set(err, EINVAL, "%s: no conda packages for platform %s", o->lock_path,
-				lock->platform);
+	r = check_skipped(lock, o->skip_unbuildable, err);
+	if (r == 0 && lock->n_pkgs == lock->n_wheels)
+		r = cfs_err_set(err, EINVAL, "%s: no conda packages for platform %s%s%s",
+				o->lock_path, lock->platform,
+				lock->environment ? " in environment " : "",
+				lock->environment ? lock->environment : "");
 	/* A bad policy is reported before any download. */
 	if (r == 0)
 		r = load_policy(o, lock, &policy, err);
@@ -587,6 +611,7 @@ errint_t cfs_index_build(const struct cfs_index_opts *o, struct cfs_index_result
 
 	xy = python_xy(lock);
 	io.python_xy = xy;
+	io.platform = lock->platform;
 	io.store = store;
 	pkgs = cfs_xcalloc(lock->n_pkgs, sizeof(*pkgs));
 	job.lock = lock;
@@ -603,7 +628,8 @@ errint_t cfs_index_build(const struct cfs_index_opts *o, struct cfs_index_result
 		res->packs = packs.packs;
 		res->new_packs = packs.written;
 		res->pack_bytes = packs.bytes;
-		res->packages = lock->n_pkgs;
+		res->packages = lock->n_pkgs - lock->n_wheels;
+		res->wheels = lock->n_wheels;
 		res->skipped = lock->n_skipped;
 		res->rules = cfs_policy_n_rules(policy);
 	}

@@ -17,11 +17,14 @@ struct cfs_index_opts {
 	const char *store_dir;
 	const char *prefix;     /* default CFS_DEFAULT_PREFIX */
 	const char *platform;   /* default: the host's */
+	const char *environment; /* pixi.lock environment; NULL: "default" */
 	const char *cache_dir;  /* default: $XDG_CACHE_HOME/condafs or ~/.cache/condafs */
 	int jobs;               /* downloads and installs at once */
 	const struct cfs_mirror *mirrors;
 	size_t n_mirrors;
-	bool strict;            /* unsupported entries (pip) are errors */
+	bool skip_unbuildable;  /* skip (with a warning) lock entries condafs cannot
+				 * install: source distributions, git, local
+				 * directories; otherwise they are an error */
 	bool allow_unverified;  /* packages without any hash are accepted */
 	bool progress;          /* progress lines on stderr */
 	bool no_packs;          /* write no packs (docs/store.md) */
@@ -37,7 +40,7 @@ struct cfs_index_opts {
 };
 
 struct cfs_index_result {
-	size_t packages, skipped;
+	size_t packages, wheels, skipped;
 	size_t rules;
 	size_t packs, new_packs; /* listed in the index; of them, written now */
 	uint64_t pack_bytes;

@@ -170,17 +170,10 @@ static int64_t package_mtime(struct pkg_ctx *c)
 	return ts > 100000000000LL ? ts / 1000 : ts;
 }
 
-/*
- * conda's entry point template (conda/core/portability.py generate_shebang_for_entry_point
- * and python_entry_point_template).  "cmd = pkg.mod:obj.attr" imports obj
- * and calls obj.attr().
- */
-static char *entry_point_script(struct pkg_ctx *c, const char *module, const char *func)
+char *cfs_python_shebang(const char *prefix, const char *python_xy)
 {
-	cleanup_free char *first = cfs_xstrndup(func, strcspn(func, "."));
-	cleanup_free char *python = cfs_xasprintf("%s/bin/python%s", c->opts->prefix,
-						    c->opts->python_xy);
-	cleanup_free char *shebang = cfs_xasprintf("#!%s\n", python);
+	cleanup_free char *python = cfs_xasprintf("%s/bin/python%s", prefix, python_xy);
+	char *shebang = cfs_xasprintf("#!%s\n", python);
 
 	/*
 	 * conda's generate_shebang_for_entry_point: a line the kernel would cut
@@ -191,6 +184,20 @@ static char *entry_point_script(struct pkg_ctx *c, const char *module, const cha
 		free(shebang);
 		shebang = cfs_xasprintf("#!/bin/sh\n'''exec' \"%s\" \"$0\" \"$@\" #'''\n", python);
 	}
+	return shebang;
+}
+
+/*
+ * conda's entry point template (conda/core/portability.py generate_shebang_for_entry_point
+ * and python_entry_point_template), which pip's script template matches.
+ * "cmd = pkg.mod:obj.attr" imports obj and calls obj.attr().
+ */
+char *cfs_entry_point_script(const char *prefix, const char *python_xy, const char *module,
+			     const char *func)
+{
+	cleanup_free char *first = cfs_xstrndup(func, strcspn(func, "."));
+	cleanup_free char *shebang = cfs_python_shebang(prefix, python_xy);
+
 	return cfs_xasprintf("%s"
 			     "# -*- coding: utf-8 -*-\n"
 			     "import re\n"
@@ -213,7 +220,7 @@ static char *trim_dup(const char *s, size_t len)
 	return cfs_xstrndup(s, len);
 }
 
-static bool valid_dotted(const char *s)
+bool cfs_valid_dotted(const char *s)
 {
 	if (!*s || *s == '.')
 		return false;
@@ -254,8 +261,8 @@ static errint_t add_entry_points(struct pkg_ctx *c, int64_t mtime)
 		module = trim_dup(eq + 1, (size_t)(colon - eq - 1));
 		func = trim_dup(colon + 1, strlen(colon + 1));
 		path = cfs_xasprintf("bin/%s", cmd);
-		if (!cfs_path_is_safe(path) || strchr(cmd, '/') || !valid_dotted(module) ||
-		    !valid_dotted(func)) {
+		if (!cfs_path_is_safe(path) || strchr(cmd, '/') || !cfs_valid_dotted(module) ||
+		    !cfs_valid_dotted(func)) {
 			r = cfs_err_set(c->err, EBADMSG, "%s: info/link.json: bad entry point '%s'",
 					c->label, spec);
 			break;
@@ -265,7 +272,7 @@ static errint_t add_entry_points(struct pkg_ctx *c, int64_t mtime)
 					"lock has no python package", c->label, cmd);
 			break;
 		}
-		body = entry_point_script(c, module, func);
+		body = cfs_entry_point_script(c->opts->prefix, c->opts->python_xy, module, func);
 		r = store_generated(c, path, 0755, mtime, body, strlen(body));
 		if (r < 0)
 			break;
@@ -381,6 +388,8 @@ errint_t cfs_package_list_pycs(struct cfs_package *p, const char *const *paths, 
 	json_t *rec, *files, *plist;
 	int r;
 
+	if (p->lock->manager == CFS_MGR_PIP)
+		return cfs_wheel_list_pycs(p, paths, n, store, err);
 	for (size_t i = 0; i < p->n_entries && !e; i++)
 		if (strcmp(p->entries[i].path, meta) == 0)
 			e = &p->entries[i];

@@ -18,9 +18,12 @@ struct pkg_list {
 struct lock_ctx {
 	const char *path;
 	const char *platform;
+	const char *environment; /* NULL: "default" */
 	struct cfs_err *err;
+	int version;             /* the format's version, once read */
 	struct pkg_list pkgs;    /* conda packages, lock order */
-	struct pkg_list skipped; /* pip packages */
+	struct pkg_list wheels;  /* wheels, lock order */
+	struct pkg_list skipped; /* entries condafs cannot install */
 };
 
 /* ---- lock.c: packages, errors, URLs ---- */
@@ -47,7 +50,30 @@ void lock_pkg_split_url(struct cfs_lock_pkg *p, bool only_fn);
 /* Completes a conda package: URL parts, then name/version/build from fn. */
 errint_t lock_pkg_finish_conda(struct lock_ctx *c, struct cfs_lock_pkg *p);
 
+/*
+ * Completes the pip entry last pushed onto c->wheels (name, url as written,
+ * hashes, line): fills fn, and moves an entry that is not a wheel to
+ * c->skipped with the reason.  editable marks a pypi entry that pixi
+ * installs in development mode.
+ */
+void lock_finish_pip(struct lock_ctx *c, bool editable);
+
 /* ---- lock-yaml.c ---- */
+
+#include <yaml.h>
+
+int yline(const yaml_node_t *n);
+/* The scalar's text, NULL for other nodes. */
+const char *yscalar(const yaml_node_t *n);
+/* A plain "", "~" or "null" (YAML's core schema). */
+bool yis_null(const yaml_node_t *n);
+yaml_node_t *ymap_get(yaml_document_t *d, yaml_node_t *map, const char *key);
+/* *out = a copy of the string at map[key], NULL if absent or null. */
+errint_t yfield(struct lock_ctx *c, yaml_document_t *d, yaml_node_t *map,
+		const char *key, char **out);
+/* Loads the first document of data into doc (no aliases, bounded depth). */
+errint_t lock_yaml_load(struct lock_ctx *c, const char *data, size_t len,
+			yaml_document_t *doc);
 
 /*
  * Appends the packages of a conda-lock.yml (version 1) for c->platform to
@@ -55,6 +81,18 @@ errint_t lock_pkg_finish_conda(struct lock_ctx *c, struct cfs_lock_pkg *p);
  * -EINVAL (-ENOMEM if libyaml runs out of memory) with c->err set.
  */
 errint_t lock_parse_yaml(struct lock_ctx *c, const char *data, size_t len);
+
+/* ---- lock-pixi.c ---- */
+
+/* Whether root is a pixi.lock: "environments" and a "packages" list. */
+bool lock_is_pixi(yaml_document_t *d, yaml_node_t *root);
+
+/*
+ * Appends the packages of c->environment for c->platform: conda packages to
+ * c->pkgs, wheels to c->wheels, the rest to c->skipped.  Returns 0, or
+ * -EINVAL with c->err set.
+ */
+errint_t lock_parse_pixi(struct lock_ctx *c, yaml_document_t *d, yaml_node_t *root);
 
 /* ---- lock-order.c ---- */
 

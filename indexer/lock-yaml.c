@@ -6,7 +6,6 @@
 #include "lock-internal.h"
 
 #include <string.h>
-#include <yaml.h>
 
 #define LOCK_MAX_DEPTH 64 /* conda-lock.yml needs 4 */
 
@@ -16,18 +15,17 @@ static void ydoc_cleanup(yaml_document_t *doc)
 }
 #define cleanup_ydoc __attribute__((cleanup(ydoc_cleanup)))
 
-static int yline(const yaml_node_t *n)
+int yline(const yaml_node_t *n)
 {
 	return (int)n->start_mark.line + 1;
 }
 
-static const char *yscalar(const yaml_node_t *n)
+const char *yscalar(const yaml_node_t *n)
 {
 	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
 }
 
-/* A plain "", "~" or "null" (YAML's core schema). */
-static bool yis_null(const yaml_node_t *n)
+bool yis_null(const yaml_node_t *n)
 {
 	const char *v = yscalar(n);
 
@@ -36,7 +34,7 @@ static bool yis_null(const yaml_node_t *n)
 		!strcmp(v, "Null") || !strcmp(v, "NULL"));
 }
 
-static yaml_node_t *ymap_get(yaml_document_t *d, yaml_node_t *map,
+yaml_node_t *ymap_get(yaml_document_t *d, yaml_node_t *map,
 			     const char *key)
 {
 	yaml_node_pair_t *pair;
@@ -52,8 +50,7 @@ static yaml_node_t *ymap_get(yaml_document_t *d, yaml_node_t *map,
 	return NULL;
 }
 
-/* *out = a copy of the string at map[key], NULL if absent or null. */
-static errint_t yfield(struct lock_ctx *c, yaml_document_t *d, yaml_node_t *map,
+errint_t yfield(struct lock_ctx *c, yaml_document_t *d, yaml_node_t *map,
 		       const char *key, char **out)
 {
 	yaml_node_t *n = ymap_get(d, map, key);
@@ -112,8 +109,8 @@ static errint_t yaml_precheck(struct lock_ctx *c, yaml_parser_t *parser,
 }
 
 /* Loads the first document of data into doc, after yaml_precheck. */
-static errint_t yaml_load(struct lock_ctx *c, const char *data, size_t len,
-			  yaml_document_t *doc)
+errint_t lock_yaml_load(struct lock_ctx *c, const char *data, size_t len,
+			yaml_document_t *doc)
 {
 	yaml_parser_t parser;
 	int r;
@@ -196,7 +193,7 @@ static errint_t yaml_entry(struct lock_ctx *c, yaml_document_t *d,
 		return lock_err(c, yline(e), "manager '%.64s' is neither conda nor pip",
 			    manager);
 
-	p = lock_pkg_list_push(pip ? &c->skipped : &c->pkgs);
+	p = lock_pkg_list_push(pip ? &c->wheels : &c->pkgs);
 	p->line = yline(e);
 	p->manager = pip ? CFS_MGR_PIP : CFS_MGR_CONDA;
 	if ((r = yfield(c, d, e, "name", &p->name)) < 0 ||
@@ -207,7 +204,7 @@ static errint_t yaml_entry(struct lock_ctx *c, yaml_document_t *d,
 	    (r = yaml_depends(c, d, e, p)) < 0)
 		return r;
 	if (pip) {
-		lock_pkg_split_url(p, true);
+		lock_finish_pip(c, false);
 		return 0;
 	}
 	return lock_pkg_finish_conda(c, p);
@@ -218,19 +215,12 @@ static errint_t yaml_check_header(struct lock_ctx *c, yaml_document_t *d,
 {
 	yaml_node_t *v = ymap_get(d, root, "version");
 	yaml_node_t *plats = ymap_get(d, ymap_get(d, root, "metadata"), "platforms");
-	/* pixi's lock (rattler's format): environments and a packages list. */
-	bool pixi = ymap_get(d, root, "environments") && ymap_get(d, root, "packages") &&
-		    !ymap_get(d, root, "package");
 	const char *s;
 
 	if (!v)
 		return lock_err(c, yline(root),
 			    "no 'version' key: not a conda-lock.yml nor an @EXPLICIT lock");
 	s = yscalar(v);
-	if (pixi)
-		return lock_err(c, yline(v),
-			    "pixi.lock version %.32s is not supported (condafs reads conda-lock.yml "
-			    "version 1 and @EXPLICIT lists)", s ? s : "(not a scalar)");
 	if (!s || strcmp(s, "1") != 0)
 		return lock_err(c, yline(v),
 			    "conda-lock.yml version %.32s is not supported (condafs reads version 1)",
@@ -254,7 +244,7 @@ errint_t lock_parse_yaml(struct lock_ctx *c, const char *data, size_t len)
 	yaml_node_t *root, *list;
 	int r;
 
-	r = yaml_load(c, data, len, &doc);
+	r = lock_yaml_load(c, data, len, &doc);
 	if (r < 0)
 		return r;
 	root = yaml_document_get_root_node(&doc);
@@ -263,6 +253,12 @@ errint_t lock_parse_yaml(struct lock_ctx *c, const char *data, size_t len)
 	if (root->type != YAML_MAPPING_NODE)
 		return lock_err(c, yline(root),
 			    "not a conda-lock.yml (no top-level mapping) nor an @EXPLICIT lock");
+	if (lock_is_pixi(&doc, root))
+		return lock_parse_pixi(c, &doc, root);
+	if (c->environment && strcmp(c->environment, "default") != 0)
+		return lock_err(c, yline(root), "a conda-lock.yml has one environment; "
+			    "--environment %.64s is for pixi.lock files", c->environment);
+	c->version = 1;
 	r = yaml_check_header(c, &doc, root);
 	if (r < 0)
 		return r;

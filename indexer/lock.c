@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Lock file readers: explicit "@EXPLICIT" lists (CEP 23) and conda-lock's
- * unified conda-lock.yml, version 1 (CEP 37).  Both end in the same list of
- * packages.  This file holds the entry points, the package helpers, file
- * names and URLs, and explicit files; conda-lock.yml is read in lock-yaml.c
- * and its entries deduplicated and put in dependency order in lock-order.c.
+ * Lock file readers: explicit "@EXPLICIT" lists (CEP 23), conda-lock's
+ * unified conda-lock.yml, version 1 (CEP 37), and pixi.lock.  All end in
+ * the same list of packages.  This file holds the entry points, the package
+ * helpers, file names and URLs, and explicit files; conda-lock.yml is read
+ * in lock-yaml.c, pixi.lock in lock-pixi.c, and their entries deduplicated
+ * and put in dependency order in lock-order.c.
  */
 #include "lock-internal.h"
 #include "buf.h"
 
+#include <limits.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 
@@ -52,6 +55,7 @@ static void pkg_list_release(struct pkg_list *l)
 static void lock_ctx_release(struct lock_ctx *c)
 {
 	pkg_list_release(&c->pkgs);
+	pkg_list_release(&c->wheels);
 	pkg_list_release(&c->skipped);
 }
 
@@ -67,6 +71,7 @@ void cfs_lock_free(struct cfs_lock *lock)
 	pkg_list_release(&skipped);
 	free(lock->path);
 	free(lock->platform);
+	free(lock->environment);
 	free(lock);
 }
 
@@ -196,6 +201,77 @@ errint_t lock_pkg_finish_conda(struct lock_ctx *c, struct cfs_lock_pkg *p)
 	return 0;
 }
 
+bool cfs_lock_is_wheel(const char *fn)
+{
+	size_t n = fn ? strlen(fn) : 0;
+
+	return n > 4 && strcmp(fn + n - 4, ".whl") == 0;
+}
+
+static bool ends_with(const char *s, size_t n, const char *suffix)
+{
+	size_t k = strlen(suffix);
+
+	return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+/* Why a pip entry that is not a wheel cannot be installed. */
+static const char *pip_unbuildable(const struct cfs_lock_pkg *p, bool editable)
+{
+	static const char *const sdist[] = { ".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz",
+					     ".tar" };
+	const char *u = p->url ? p->url : "";
+	size_t n = strcspn(u, "?#");
+
+	if (editable)
+		return "an editable install of a local project";
+	if (strncmp(u, "git+", 4) == 0 || ends_with(u, n, ".git"))
+		return "a git checkout";
+	if (cfs_lock_is_wheel(p->fn))
+		return NULL;
+	for (size_t i = 0; i < CFS_ARRAY_SIZE(sdist); i++)
+		if (ends_with(u, n, sdist[i]))
+			return "a source distribution";
+	if (!p->url)
+		return "an entry without a URL";
+	if (!strstr(u, "://") || strncmp(u, "file://", 7) == 0)
+		return "a local directory";
+	return "not a wheel";
+}
+
+void lock_finish_pip(struct lock_ctx *c, bool editable)
+{
+	struct cfs_lock_pkg *p = &c->wheels.v[c->wheels.n - 1], *q;
+
+	p->manager = CFS_MGR_PIP;
+	lock_pkg_split_url(p, true);
+	p->unbuildable = pip_unbuildable(p, editable);
+	if (!p->unbuildable)
+		return;
+	q = lock_pkg_list_push(&c->skipped);
+	*q = c->wheels.v[--c->wheels.n];
+}
+
+char *cfs_lock_resolve_url(const char *lock_path, const char *url)
+{
+	cleanup_free char *dir = NULL, *abs = NULL;
+	const char *slash;
+
+	if (!url || !*url || *url == '/' || url_root_len(url, strlen(url)) ||
+	    strncmp(url, "file:", 5) == 0)
+		return cfs_xstrdup(url ? url : "");
+	slash = lock_path ? strrchr(lock_path, '/') : NULL;
+	dir = slash ? cfs_xstrndup(lock_path, (size_t)(slash - lock_path)) : cfs_xstrdup(".");
+	if (!*dir) {
+		free(dir);
+		dir = cfs_xstrdup("/");
+	}
+	abs = realpath(dir, NULL);
+	while (url[0] == '.' && url[1] == '/')
+		url += 2 + strspn(url + 2, "/");
+	return cfs_xasprintf("%s/%s", abs ? abs : dir, url);
+}
+
 /* ---- explicit files ---- */
 
 /*
@@ -280,11 +356,11 @@ static void explicit_pip(struct lock_ctx *c, int line, const char *rest)
 	const char *at = strstr(rest, " @ "), *url, *hash;
 	struct cfs_lock_pkg *p;
 
-	if (!at || at == rest)
-		return; /* an ordinary comment */
-	p = lock_pkg_list_push(&c->skipped);
+	if (!at || at == rest || memchr(rest, ' ', (size_t)(at - rest)) ||
+	    strpbrk(at + 3 + strspn(at + 3, " \t"), " \t"))
+		return; /* an ordinary comment: "name @ url" holds no other blanks */
+	p = lock_pkg_list_push(&c->wheels);
 	p->line = line;
-	p->manager = CFS_MGR_PIP;
 	p->name = cfs_xstrndup(rest, (size_t)(at - rest));
 	url = at + 3 + strspn(at + 3, " \t");
 	hash = strchr(url, '#');
@@ -292,7 +368,7 @@ static void explicit_pip(struct lock_ctx *c, int line, const char *rest)
 	if (hash && strncmp(hash, "#sha256=", 8) == 0 &&
 	    cfs_unhex(hash + 8, p->sha256, CFS_SHA256_LEN) == 0)
 		p->has_sha256 = true;
-	lock_pkg_split_url(p, true);
+	lock_finish_pip(c, false);
 }
 
 static errint_t explicit_comment(struct lock_ctx *c, int line, const char *text)
@@ -345,37 +421,46 @@ static errint_t parse_any(struct lock_ctx *c, const char *data, size_t len,
 			  enum cfs_lock_kind *kind)
 {
 	const char *nul = memchr(data, '\0', len);
+	bool other_env = c->environment && strcmp(c->environment, "default") != 0;
 	int r;
 
 	if (nul)
 		return lock_err(c, lock_line_at(data, (size_t)(nul - data)), "NUL byte in lock file");
 	switch (detect_format(data, len)) {
 	case FMT_EMPTY:
-		return lock_err(c, 1, "empty lock file (expected conda-lock.yml or @EXPLICIT)");
+		return lock_err(c, 1, "empty lock file (expected conda-lock.yml, pixi.lock or @EXPLICIT)");
 	case FMT_EXPLICIT:
 		*kind = CFS_LOCK_EXPLICIT;
-		return parse_explicit(c, data, len);
+		if (other_env)
+			return lock_err(c, 1, "an @EXPLICIT lock has one environment; "
+				    "--environment %.64s is for pixi.lock files", c->environment);
+		r = parse_explicit(c, data, len);
+		break;
 	case FMT_YAML:
+	default:
+		r = lock_parse_yaml(c, data, len);
+		*kind = c->version >= 4 ? CFS_LOCK_PIXI : CFS_LOCK_CONDA_LOCK_V1;
+		if (r == 0)
+			r = lock_dedup(c, &c->pkgs, true);
+		if (r == 0)
+			lock_sort_by_deps(&c->pkgs);
 		break;
 	}
-	*kind = CFS_LOCK_CONDA_LOCK_V1;
-	r = lock_parse_yaml(c, data, len);
 	if (r == 0)
-		r = lock_dedup(c, &c->pkgs, true);
+		r = lock_dedup(c, &c->wheels, false);
 	if (r == 0)
 		r = lock_dedup(c, &c->skipped, false);
-	if (r == 0)
-		lock_sort_by_deps(&c->pkgs);
 	return r;
 }
 
-errint_t cfs_lock_parse(const char *path, const char *data, size_t len,
-			const char *platform, struct cfs_lock **out,
-			struct cfs_err *err)
+errint_t cfs_lock_parse_env(const char *path, const char *data, size_t len,
+			    const char *platform, const char *environment,
+			    struct cfs_lock **out, struct cfs_err *err)
 {
 	__attribute__((cleanup(lock_ctx_release))) struct lock_ctx c = {
 		.path = path ? path : "(lock)",
 		.platform = platform,
+		.environment = environment,
 		.err = err,
 	};
 	enum cfs_lock_kind kind = CFS_LOCK_EXPLICIT;
@@ -394,20 +479,36 @@ errint_t cfs_lock_parse(const char *path, const char *data, size_t len,
 
 	lock = cfs_xcalloc(1, sizeof(*lock));
 	lock->kind = kind;
+	lock->version = c.version;
 	lock->path = cfs_xstrdup(c.path);
 	lock->platform = cfs_xstrdup(platform);
+	if (kind == CFS_LOCK_PIXI)
+		lock->environment = cfs_xstrdup(environment ? environment : "default");
 	cfs_sha256(data, len, lock->sha256);
-	lock->n_pkgs = c.pkgs.n;
-	lock->pkgs = steal_pointer(&c.pkgs.v);
+	/* The wheels follow the conda packages: they need python installed. */
+	lock->n_pkgs = c.pkgs.n + c.wheels.n;
+	lock->n_wheels = c.wheels.n;
+	lock->pkgs = cfs_xcalloc(lock->n_pkgs ? lock->n_pkgs : 1, sizeof(*lock->pkgs));
+	if (c.pkgs.n)
+		memcpy(lock->pkgs, c.pkgs.v, c.pkgs.n * sizeof(*lock->pkgs));
+	if (c.wheels.n)
+		memcpy(lock->pkgs + c.pkgs.n, c.wheels.v, c.wheels.n * sizeof(*lock->pkgs));
 	lock->n_skipped = c.skipped.n;
 	lock->skipped = steal_pointer(&c.skipped.v);
-	c.pkgs.n = c.skipped.n = 0;
+	c.pkgs.n = c.wheels.n = c.skipped.n = 0;
 	*out = lock;
 	return 0;
 }
 
-errint_t cfs_lock_load(const char *path, const char *platform,
-		       struct cfs_lock **out, struct cfs_err *err)
+errint_t cfs_lock_parse(const char *path, const char *data, size_t len,
+			const char *platform, struct cfs_lock **out,
+			struct cfs_err *err)
+{
+	return cfs_lock_parse_env(path, data, len, platform, NULL, out, err);
+}
+
+errint_t cfs_lock_load_env(const char *path, const char *platform, const char *environment,
+			   struct cfs_lock **out, struct cfs_err *err)
 {
 	cleanup_buf struct cfs_buf buf = { .limit = CFS_MAX_LOCK_BYTES };
 	int r;
@@ -419,7 +520,13 @@ errint_t cfs_lock_load(const char *path, const char *platform,
 				   path, CFS_MAX_LOCK_BYTES >> 20);
 	if (r < 0)
 		return cfs_err_set(err, -r, "%s: cannot read: %s", path, strerror(-r));
-	return cfs_lock_parse(path, buf.data, buf.len, platform, out, err);
+	return cfs_lock_parse_env(path, buf.data, buf.len, platform, environment, out, err);
+}
+
+errint_t cfs_lock_load(const char *path, const char *platform,
+		       struct cfs_lock **out, struct cfs_err *err)
+{
+	return cfs_lock_load_env(path, platform, NULL, out, err);
 }
 
 const char *cfs_lock_host_platform(void)

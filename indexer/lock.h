@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Lock file readers: conda-lock's unified conda-lock.yml (version 1) and
- * explicit "@EXPLICIT" files.  See ../shared CONDA-FORMATS.md, CEP 23 and
- * CEP 37.
+ * Lock file readers: conda-lock's unified conda-lock.yml (version 1),
+ * explicit "@EXPLICIT" files (CEP 23, CEP 37) and pixi.lock (rattler's lock
+ * format, versions 4 to 7).
  */
 #ifndef CFS_LOCK_H
 #define CFS_LOCK_H
@@ -13,6 +13,7 @@
 enum cfs_lock_kind {
 	CFS_LOCK_EXPLICIT,
 	CFS_LOCK_CONDA_LOCK_V1,
+	CFS_LOCK_PIXI,
 };
 
 enum cfs_lock_manager {
@@ -45,20 +46,37 @@ struct cfs_lock_pkg {
 	uint8_t sha256[CFS_SHA256_LEN];
 	uint8_t md5[CFS_MD5_LEN];
 	enum cfs_lock_manager manager;
-	char **depends; /* dependency package names (conda-lock.yml), may be NULL */
+	char **depends; /* dependency package names, may be NULL */
 	size_t n_depends;
+	/*
+	 * Why condafs cannot install this entry (a static string, e.g. "a source
+	 * distribution"); NULL for conda packages and wheels.  Such entries are
+	 * in cfs_lock.skipped.
+	 */
+	const char *unbuildable;
 	int line; /* 1-based line in the lock file where the entry starts */
 };
 
 struct cfs_lock {
 	enum cfs_lock_kind kind;
-	char *path;     /* the lock file as given */
-	char *platform; /* the platform these packages are for */
+	int version;       /* the format's version: 1 for conda-lock.yml, 4-7 for
+			    * pixi.lock, 0 for explicit files */
+	char *path;        /* the lock file as given */
+	char *platform;    /* the platform these packages are for */
+	char *environment; /* pixi.lock: the environment read; NULL otherwise */
 	uint8_t sha256[CFS_SHA256_LEN]; /* of the lock file's bytes */
-	/* conda packages in install order (dependencies first). */
+	/*
+	 * Packages to install: the conda packages in install order
+	 * (dependencies first), then the wheels (manager CFS_MGR_PIP, url ends
+	 * in .whl) in lock order.
+	 */
 	struct cfs_lock_pkg *pkgs;
 	size_t n_pkgs;
-	/* Entries condafs does not install (manager: pip, "# pip" lines). */
+	size_t n_wheels; /* the last n_wheels of pkgs */
+	/*
+	 * Entries condafs cannot install (source distributions, git and local
+	 * directory entries, conda source packages), each with its reason.
+	 */
 	struct cfs_lock_pkg *skipped;
 	size_t n_skipped;
 };
@@ -67,7 +85,18 @@ struct cfs_lock {
  * Reads the lock file at path, selecting the packages for platform (which
  * must not be NULL; the CLI passes the host's platform by default).
  * Detects the format from the content: "@EXPLICIT" → explicit, a YAML
+ * mapping with "environments" and a "packages" list → pixi.lock, another
  * mapping with "version" → conda-lock.yml.
+ *
+ * pixi.lock (versions 4 to 7): reads the environment's packages for
+ * platform, each found in the top-level packages list by its location (and
+ * for versions 6 and 7 by the selector's name and build fields).  Every
+ * built entry must carry a sha256 or md5.  Wheels are installed; source
+ * distributions, git, directory and editable pypi entries and conda source
+ * packages are listed in skipped.
+ *
+ * pip entries of every format (manager: pip, "# pip" lines, pypi entries):
+ * a .whl URL is a package to install, anything else is skipped.
  *
  * conda-lock.yml: refuses any version other than 1; keeps only entries whose
  * platform matches; a package listed under several categories with the same
@@ -91,12 +120,33 @@ errint_t cfs_lock_load(const char *path, const char *platform,
 		       struct cfs_lock **out, struct cfs_err *err);
 
 /*
+ * Same, for a named environment of a pixi.lock (NULL: "default").  Other
+ * formats have one environment: naming one other than "default" is an
+ * error.
+ */
+errint_t cfs_lock_load_env(const char *path, const char *platform, const char *environment,
+			   struct cfs_lock **out, struct cfs_err *err);
+
+/*
  * Same, from a buffer (which need not be NUL-terminated; a NUL byte in it
  * is an error); path is used only in messages and may be NULL.
  */
 errint_t cfs_lock_parse(const char *path, const char *data, size_t len,
 			const char *platform, struct cfs_lock **out,
 			struct cfs_err *err);
+errint_t cfs_lock_parse_env(const char *path, const char *data, size_t len,
+			    const char *platform, const char *environment,
+			    struct cfs_lock **out, struct cfs_err *err);
+
+/*
+ * Where to fetch url from: a relative path (no scheme, not starting with
+ * '/') is taken relative to the directory of the lock file at lock_path;
+ * anything else is returned as is.  Caller frees.
+ */
+char *cfs_lock_resolve_url(const char *lock_path, const char *url);
+
+/* Whether fn (a file name) ends in .whl. */
+bool cfs_lock_is_wheel(const char *fn);
 
 /* Frees lock and everything it holds; NULL is allowed. */
 void cfs_lock_free(struct cfs_lock *lock);

@@ -17,8 +17,9 @@ static char *manifest_path(const char *cache_dir, const struct cfs_install_opts 
 	cleanup_free char *material = NULL;
 
 	cfs_hex(archive_sha256, CFS_SHA256_LEN, hex);
-	material = cfs_xasprintf("%s\n%s\n%s\n%s\n%d", hex, opts->prefix,
-				 opts->python_xy ? opts->python_xy : "", lp->url, CFS_MANIFEST_VERSION);
+	material = cfs_xasprintf("%s\n%s\n%s\n%s\n%d\n%s", hex, opts->prefix,
+				 opts->python_xy ? opts->python_xy : "", lp->url, CFS_MANIFEST_VERSION,
+				 lp->manager == CFS_MGR_PIP ? opts->platform : "");
 	cfs_sha256(material, strlen(material), digest);
 	cfs_hex(digest, CFS_SHA256_LEN, key);
 	return cfs_xasprintf("%s/manifests/%s.json", cache_dir, key);

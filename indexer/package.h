@@ -41,6 +41,7 @@ struct cfs_package {
 struct cfs_install_opts {
 	const char *prefix;    /* e.g. "/env" */
 	const char *python_xy; /* "3.11", or NULL if the lock has no python */
+	const char *platform;  /* the lock's, e.g. "linux-64" (wheel tags) */
 	struct cfs_store *store;
 };
 
@@ -68,6 +69,32 @@ void cfs_package_release(struct cfs_package *p);
  */
 errint_t cfs_package_list_pycs(struct cfs_package *p, const char *const *paths, size_t n,
 			       struct cfs_store *store, struct cfs_err *err);
+
+/*
+ * Installs the wheel at wheel_path (verified) for lock entry lp as pip
+ * would: site-packages, .data/ schemes, console and GUI scripts, RECORD
+ * rewritten for the installed paths, INSTALLER.  Refuses a wheel whose tags
+ * do not fit opts->python_xy and opts->platform, and a member whose bytes
+ * do not match RECORD.  Same contract as cfs_package_install().
+ */
+errint_t cfs_wheel_install(const struct cfs_install_opts *opts, const char *wheel_path,
+			   const struct cfs_lock_pkg *lp,
+			   const uint8_t wheel_sha256[CFS_SHA256_LEN], uint64_t wheel_size,
+			   struct cfs_package *out, struct cfs_err *err);
+
+/* cfs_package_list_pycs() for a wheel: the bytecode goes into its RECORD. */
+errint_t cfs_wheel_list_pycs(struct cfs_package *p, const char *const *paths, size_t n,
+			     struct cfs_store *store, struct cfs_err *err);
+
+/* "#!PREFIX/bin/pythonX.Y" and a newline, or a /bin/sh trampoline when too long. */
+char *cfs_python_shebang(const char *prefix, const char *python_xy);
+
+/* The script of entry point "cmd = module:func" (conda's and pip's template). */
+char *cfs_entry_point_script(const char *prefix, const char *python_xy, const char *module,
+			     const char *func);
+
+/* Whether s is a dotted Python name (module or attribute path). */
+bool cfs_valid_dotted(const char *s);
 
 /* Adds an entry (path and target are copied). */
 struct cfs_entry *cfs_package_add_entry(struct cfs_package *p, const char *path,

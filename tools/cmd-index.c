@@ -17,22 +17,27 @@
 static const char index_help[] =
 	"usage: condafs index LOCK -o ENV.cfs --store DIR [options]\n"
 	"\n"
-	"Reads a conda-lock.yml (version 1) or an @EXPLICIT lock file, fetches and\n"
-	"verifies every package, installs them as conda would for PREFIX, stores\n"
-	"each distinct file content in the store and writes the index ENV.cfs.\n"
+	"Reads a conda-lock.yml (version 1), a pixi.lock (versions 4 to 7) or an\n"
+	"@EXPLICIT lock file, fetches and verifies every package, installs the conda\n"
+	"packages as conda would and the wheels as pip would for PREFIX, stores each\n"
+	"distinct file content in the store and writes the index ENV.cfs.  Relative\n"
+	"paths in the lock are relative to the lock file.\n"
 	"\n"
 	"Options:\n"
 	"  -o, --output FILE        index to write (replaced atomically)\n"
 	"  -s, --store DIR          content-addressed store directory (created if needed)\n"
 	"      --prefix PATH        where the environment will live (default " CFS_DEFAULT_PREFIX ")\n"
 	"      --platform P         platform to install (default: this machine's, %s)\n"
+	"  -e, --environment NAME   pixi.lock environment to install (default: default)\n"
 	"      --cache DIR          package download cache (default: %s)\n"
 	"  -j, --jobs N             downloads, installs and bytecode compiles at once\n"
 	"                           (default 4)\n"
 	"      --mirror FROM=TO     rewrite package URLs starting with FROM (repeatable)\n"
 	"      --policy FILE        prune policy file (repeatable; see condafs policy)\n"
 	"      --preset NAME[,NAME] built-in prune presets (see condafs policy list)\n"
-	"      --strict             fail on lock entries condafs cannot install (pip)\n"
+	"      --skip-unbuildable   skip, with a warning, lock entries condafs cannot\n"
+	"                           install (source distributions, git and local\n"
+	"                           directory entries); by default they are an error\n"
 	"      --allow-unverified   accept packages that have no hash in the lock\n"
 	"      --no-packs           write no packs (one file of a package's objects, for\n"
 	"                           mounts that fetch them with one request; docs/store.md)\n"
@@ -94,7 +99,8 @@ int cmd_index(int argc, char **argv)
 		{ "cache", required_argument, NULL, 'c' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "mirror", required_argument, NULL, 'm' },
-		{ "strict", no_argument, NULL, 'S' },
+		{ "environment", required_argument, NULL, 'e' },
+		{ "skip-unbuildable", no_argument, NULL, 'K' },
 		{ "policy", required_argument, NULL, 'L' },
 		{ "preset", required_argument, NULL, 'R' },
 		{ "allow-unverified", no_argument, NULL, 'U' },
@@ -124,7 +130,7 @@ int cmd_index(int argc, char **argv)
 	struct cfs_buf cmdline;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:s:j:qvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:s:j:e:qvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o': o.out_path = optarg; break;
 		case 's': o.store_dir = optarg; break;
@@ -162,7 +168,8 @@ int cmd_index(int argc, char **argv)
 				policy[n_policy++] = preset_args[n_presets++];
 			}
 			break;
-		case 'S': o.strict = true; break;
+		case 'e': o.environment = optarg; break;
+		case 'K': o.skip_unbuildable = true; break;
 		case 'U': o.allow_unverified = true; break;
 		case 'N': o.no_packs = true; break;
 		case 'B': o.no_compile = true; break;
@@ -172,7 +179,7 @@ int cmd_index(int argc, char **argv)
 			printf(index_help, cfs_lock_host_platform() ? cfs_lock_host_platform() : "unknown", cache);
 			return 0;
 		default:
-			return cli_bad_option("index", argv, "o:s:j:qvh");
+			return cli_bad_option("index", argv, "o:s:j:e:qvh");
 		}
 	}
 	if (optind + 1 != argc)
@@ -211,12 +218,13 @@ int cmd_index(int argc, char **argv)
 			cfs_db_stats(db, &st);
 			cfs_format_size(st.bytes, bytes, sizeof(bytes));
 			cfs_format_size(st.stored_bytes, stored, sizeof(stored));
-			fprintf(stderr, "condafs: indexed %zu packages (%zu skipped), %llu files, %s "
-				"(%llu objects, %s compressed) into %s\n",
-				res.packages, res.skipped, (unsigned long long)st.files, bytes,
+			fprintf(stderr, "condafs: indexed %zu packages and %zu wheel%s (%zu skipped), "
+				"%llu files, %s (%llu objects, %s compressed) into %s\n",
+				res.packages, res.wheels, res.wheels == 1 ? "" : "s", res.skipped,
+				(unsigned long long)st.files, bytes,
 				(unsigned long long)st.objects, stored, o.out_path);
 			if (res.pyc_compiled || res.pyc_failed)
-				fprintf(stderr, "condafs: bytecode for %zu of %zu noarch Python files "
+				fprintf(stderr, "condafs: bytecode for %zu of %zu noarch and wheel Python files "
 					"(%zu compiled now, %zu remembered)\n", res.pyc_compiled,
 					res.pyc_sources, res.pyc_compiled - res.pyc_reused,
 					res.pyc_reused);

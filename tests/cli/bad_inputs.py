@@ -150,7 +150,7 @@ def run(root):
     for fn, expect in [
         ("malformed.yml", ["malformed.yml:", "invalid YAML"]),
         ("version2.yml", ["version2.yml", "conda-lock.yml version 2 is not supported"]),
-        ("pixi-v6.lock", ["pixi-v6.lock:1", "pixi.lock version 6 is not supported"]),
+        ("pixi-v8.lock", ["pixi-v8.lock:1", "pixi.lock version 8 is not supported (condafs reads 4 to 7)"]),
         ("bad-line.txt", ["bad-line.txt:4"]),
         ("before-explicit.txt", ["before-explicit.txt:2"]),
         ("bad-fragment.txt", ["bad-fragment.txt:3"]),
@@ -268,8 +268,8 @@ def run(root):
 
     case("bad prefix", explicit(root, [line_for(good)], "pfx.txt"), ["prefix", "relative"],
          extra=["--prefix", "relative"])
-    case("pip entry with --strict", os.path.join(DATA, "pip.yml"), ["pip.yml", "pip", "requests"],
-         extra=["--strict"])
+    case("pip source distribution", os.path.join(DATA, "sdist.yml"),
+         ["sdist.yml:8", "requests", "a source distribution", "--skip-unbuildable"])
 
     # Command-line errors name the option, in one line, with exit status 2.
     global passed

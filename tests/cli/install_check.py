@@ -89,11 +89,20 @@ def synthetic(work):
         for prefix, tag in (("/env", "env"), ("/opt/my env", "space")):
             label = f"{lock}-{tag}"
             cfs = os.path.join(work, label + ".cfs")
-            r = index(os.path.join(chan, lock), cfs, work, "--prefix", prefix)
+            skip = ["--skip-unbuildable"] if lock == "conda-lock.yml" else []
+            r = index(os.path.join(chan, lock), cfs, work, "--prefix", prefix, *skip)
             if r.returncode:
                 continue
             if lock == "conda-lock.yml" and tag == "env":
-                check("skipping 1 pip package" in r.stderr, "pip entry warned about")
+                check("skipping 1 entry condafs cannot install: six (a source distribution)"
+                      in r.stderr, "pip sdist skipped with a warning naming it")
+                r2 = run(CONDAFS, "index", os.path.join(chan, lock), "-o", cfs + ".no",
+                         "--store", os.path.join(work, "store"), "--cache",
+                         os.path.join(work, "cache"), "--prefix", prefix)
+                check(r2.returncode == 1 and len(r2.stderr.splitlines()) == 1 and
+                      "six (https://" in r2.stderr and "a source distribution" in r2.stderr
+                      and not os.path.exists(cfs + ".no"),
+                      f"without --skip-unbuildable the sdist is refused: {r2.stderr.strip()}")
                 check("replaces the file from clobber-base" in r.stderr,
                       "clobbering warning names both packages")
                 check("post-link.sh is not run" in r.stderr, "link scripts listed")

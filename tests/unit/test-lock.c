@@ -210,15 +210,17 @@ static void test_explicit_pip(void)
 
 	if (!lock)
 		return;
-	CHECK(lock->n_pkgs == 1 && lock->n_skipped == 3);
-	p = &lock->skipped[0];
-	CHECK(p->manager == CFS_MGR_PIP);
+	/* The wheel is installed after the conda packages; the prose is a comment. */
+	CHECK(lock->n_pkgs == 2 && lock->n_wheels == 1 && lock->n_skipped == 1);
+	p = &lock->pkgs[1];
+	CHECK(p->manager == CFS_MGR_PIP && !p->unbuildable);
 	CHECK_STR(p->name, "easy-cache");
 	CHECK_STR(p->url, "https://files.example/easy_cache-1.1.0-py3-none-any.whl");
 	CHECK_STR(p->fn, "easy_cache-1.1.0-py3-none-any.whl");
 	CHECK(p->has_sha256 && !p->has_md5 && p->line == 4);
-	CHECK_STR(lock->skipped[2].name, "nohash");
-	CHECK(!lock->skipped[2].has_sha256);
+	CHECK_STR(lock->skipped[0].name, "nohash");
+	CHECK_STR(lock->skipped[0].unbuildable, "a source distribution");
+	CHECK(!lock->skipped[0].has_sha256);
 	cfs_lock_free(lock);
 }
 
@@ -256,8 +258,10 @@ static void test_yaml_basic(void)
 
 	if (!lock)
 		return;
-	CHECK(lock->kind == CFS_LOCK_CONDA_LOCK_V1);
-	CHECK(lock->n_pkgs == 2 && lock->n_skipped == 1);
+	CHECK(lock->kind == CFS_LOCK_CONDA_LOCK_V1 && lock->version == 1);
+	/* six is a wheel: installed, after the conda packages */
+	CHECK(lock->n_pkgs == 3 && lock->n_wheels == 1 && lock->n_skipped == 0);
+	CHECK_STR(lock->pkgs[2].name, "six");
 	CHECK_STR(lock->pkgs[0].name, "libzlib"); /* dependencies first */
 	p = &lock->pkgs[1];
 	CHECK_STR(p->name, "zlib");
@@ -269,7 +273,7 @@ static void test_yaml_basic(void)
 	CHECK(p->has_md5 && p->has_sha256 && p->line == 3);
 	CHECK(p->n_depends == 1);
 	CHECK_STR(p->depends[0], "libzlib");
-	p = &lock->skipped[0];
+	p = &lock->pkgs[2];
 	CHECK(p->manager == CFS_MGR_PIP && p->has_sha256);
 	CHECK_STR(p->name, "six");
 	CHECK_STR(p->version, "1.16.0");
@@ -385,9 +389,14 @@ static void test_yaml_errors(void)
 {
 	parse_fails("v.yml", "package: []\nmetadata: {}\nversion: 2\n", "linux-64",
 		    "v.yml:3: conda-lock.yml version 2 is not supported (condafs reads version 1)");
+	parse_fails("pixi.lock", "version: 3\nenvironments: {}\npackages: []\n", "linux-64",
+		    "pixi.lock:1: pixi.lock version 3 is not supported (condafs reads 4 to 7)");
 	parse_fails("pixi.lock", "version: 7\nenvironments: {}\npackages: []\n", "linux-64",
-		    "pixi.lock:1: pixi.lock version 7 is not supported (condafs reads "
-		    "conda-lock.yml version 1 and @EXPLICIT lists)");
+		    "pixi.lock:2: no environment 'default' in the lock (it has: none)");
+	parse_fails("pixi.lock", "version: 6\nenvironments: {default: {packages: {linux-64: "
+		    "[{pypi: ./x}]}}}\npackages: []\n", "linux-64",
+		    "pixi.lock:2: environment 'default', platform linux-64: pypi package ./x "
+		    "is not in the lock's packages list");
 	parse_fails("v.yml", "package: []\nmetadata: {}\n", "linux-64",
 		    "v.yml:1: no 'version' key");
 	parse_fails("v.yml", "version: 1\npackage:\n- name: a\n   version: 1\n",
@@ -577,6 +586,8 @@ static void dump_pkg(FILE *f, const struct cfs_lock_pkg *p)
 	for (size_t i = 0; i < p->n_depends; i++)
 		fprintf(f, " %s", p->depends[i]);
 	fprintf(f, "\n");
+	if (p->unbuildable)
+		fprintf(f, "  unbuildable %s\n", p->unbuildable);
 #undef S
 }
 
@@ -587,9 +598,12 @@ static char *dump_lock(const struct cfs_lock *lock)
 	FILE *f = open_memstream(&s, &len);
 
 	cfs_hex(lock->sha256, CFS_SHA256_LEN, sha);
-	fprintf(f, "kind %s\nplatform %s\nsha256 %s\npackages %zu\nskipped %zu\n",
-		lock->kind == CFS_LOCK_EXPLICIT ? "explicit" : "conda-lock-v1",
-		lock->platform, sha, lock->n_pkgs, lock->n_skipped);
+	fprintf(f, "kind %s\nversion %d\nplatform %s\nenvironment %s\nsha256 %s\n"
+		"packages %zu\nwheels %zu\nskipped %zu\n",
+		lock->kind == CFS_LOCK_EXPLICIT ? "explicit" :
+		lock->kind == CFS_LOCK_PIXI ? "pixi" : "conda-lock-v1",
+		lock->version, lock->platform, lock->environment ? lock->environment : "-", sha,
+		lock->n_pkgs, lock->n_wheels, lock->n_skipped);
 	for (size_t i = 0; i < lock->n_pkgs; i++)
 		dump_pkg(f, &lock->pkgs[i]);
 	for (size_t i = 0; i < lock->n_skipped; i++)
@@ -639,6 +653,63 @@ static void test_good_corpus(void)
 	free(names);
 }
 
+/*
+ * tests/data/locks/pixi: each NAME.yml@ENV@PLATFORM.golden is what NAME.yml
+ * resolves to for that environment and platform.
+ */
+static void test_pixi_corpus(void)
+{
+	bool update = getenv("CFS_UPDATE_GOLDEN") != NULL;
+	DIR *d = opendir(LOCKS "/pixi");
+	struct dirent *e;
+	size_t n = 0;
+
+	CHECK(d != NULL);
+	while (d && (e = readdir(d))) {
+		char *name = cfs_xstrdup(e->d_name), *env, *plat, *dot;
+		char *path, *gpath, *got = NULL, *want = NULL;
+		struct cfs_lock *lock = NULL;
+		struct cfs_err err = { "" };
+
+		env = strchr(name, '@');
+		plat = env ? strchr(env + 1, '@') : NULL;
+		dot = plat ? strstr(plat, ".golden") : NULL;
+		if (!dot || dot[7]) {
+			free(name);
+			continue;
+		}
+		*env++ = *plat++ = *dot = '\0';
+		n++;
+		path = cfs_xasprintf("%s/pixi/%s", LOCKS, name);
+		gpath = cfs_xasprintf("%s/pixi/%s", LOCKS, e->d_name);
+		if (cfs_lock_load_env(path, plat, env, &lock, &err) < 0) {
+			fprintf(stderr, "pixi/%s (%s, %s): %s\n", name, env, plat, err.msg);
+			CHECK(!"pixi lock parses");
+		} else {
+			got = dump_lock(lock);
+			for (size_t k = strlen(got); k && got[k - 1] == '\n';)
+				got[--k] = '\0';
+			if (update) {
+				FILE *f = fopen(gpath, "w");
+				CHECK(f && fprintf(f, "%s\n", got) > 0 && fclose(f) == 0);
+			}
+			want = read_text(gpath);
+			if (!want || strcmp(got, want) != 0)
+				fprintf(stderr, "pixi/%s differs; got:\n%s\n", e->d_name, got);
+			CHECK(want && strcmp(got, want) == 0);
+		}
+		cfs_lock_free(lock);
+		free(got);
+		free(want);
+		free(gpath);
+		free(path);
+		free(name);
+	}
+	if (d)
+		closedir(d);
+	CHECK(n >= 6);
+}
+
 static struct cfs_lock *load_corpus(const char *name, const char *platform)
 {
 	char *path = cfs_xasprintf("%s/%s", CORPUS, name);
@@ -674,20 +745,21 @@ static void test_corpus_conda_lock(void)
 		if (!lock)
 			continue;
 		CHECK(lock->kind == CFS_LOCK_CONDA_LOCK_V1);
-		CHECK(lock->n_pkgs == plats[i].n);
-		CHECK(lock->n_skipped == 3);
+		/* pip: two wheels (installed last) and an sdist (skipped) */
+		CHECK(lock->n_pkgs == plats[i].n + 2 && lock->n_wheels == 2);
+		CHECK(lock->n_skipped == 1);
 		entries += lock->n_pkgs + lock->n_skipped;
 		CHECK(order_violations(lock) == 0);
-		for (size_t k = 0; k < lock->n_pkgs; k++) {
+		for (size_t k = 0; k < lock->n_pkgs - lock->n_wheels; k++) {
 			const struct cfs_lock_pkg *p = &lock->pkgs[k];
 			CHECK(p->has_md5 && !p->has_sha256 && p->build);
 			CHECK_STR(p->channel, CF);
 			CHECK(strcmp(p->subdir, "noarch") == 0 ||
 			      strcmp(p->subdir, plats[i].platform) == 0);
 		}
-		for (size_t k = 0; k < lock->n_skipped; k++)
-			CHECK(lock->skipped[k].manager == CFS_MGR_PIP &&
-			      lock->skipped[k].has_sha256);
+		for (size_t k = lock->n_pkgs - lock->n_wheels; k < lock->n_pkgs; k++)
+			CHECK(lock->pkgs[k].manager == CFS_MGR_PIP && lock->pkgs[k].has_sha256);
+		CHECK(lock->skipped[0].manager == CFS_MGR_PIP && lock->skipped[0].has_sha256);
 		/* python before pip (conda drops python's dependency on pip) */
 		CHECK(pos(lock, "python") >= 0 && pos(lock, "python") < pos(lock, "pip"));
 		check_corpus_sha(lock, "9adeb0e8929c298b3febbc05f9a66088a19257e6062ffc8fad41c82093236bff");
@@ -699,9 +771,10 @@ static void test_corpus_conda_lock(void)
 			CHECK(p && p->line == 4327);
 			CHECK_STR(p ? p->build : NULL, "hf930737_3_cpython");
 			CHECK_STR(p ? p->version : NULL, "3.9.7");
-			CHECK_STR(lock->skipped[0].name, "easy-cache");
-			CHECK_STR(lock->skipped[1].name, "pydashi");
-			CHECK_STR(lock->skipped[2].name, "pytest-pinned");
+			CHECK_STR(lock->pkgs[lock->n_pkgs - 2].name, "easy-cache");
+			CHECK_STR(lock->pkgs[lock->n_pkgs - 1].name, "pytest-pinned");
+			CHECK_STR(lock->skipped[0].name, "pydashi");
+			CHECK_STR(lock->skipped[0].unbuildable, "a source distribution");
 		}
 		cfs_lock_free(lock);
 	}
@@ -769,6 +842,7 @@ int main(void)
 	test_explicit_no_platform();
 	test_explicit_errors();
 	test_explicit_pip();
+	test_pixi_corpus();
 	test_yaml_basic();
 	test_yaml_categories();
 	test_yaml_order();
