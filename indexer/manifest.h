@@ -13,8 +13,12 @@
 
 #include "package.h"
 
-/* Version history: 1 - initial format. */
-#define CFS_MANIFEST_VERSION 1
+/*
+ * Version history: 1 - initial format; 2 - wheels installed (pip entries
+ * now have manifests, keyed by platform too).  Bump it whenever an install
+ * would come out differently, so that no cache hands back an old one.
+ */
+#define CFS_MANIFEST_VERSION 2
 
 /* Writes p's manifest atomically; failures are logged and ignored (a cache). */
 void cfs_manifest_save(const char *cache_dir, const struct cfs_install_opts *opts,

@@ -18,6 +18,7 @@ pkgs=(
   squashfuse squashfs-tools util-linux procps strace
   iproute2 openssl  # bench/network.sh: tc, ip; the HTTPS servers' certificates
   python3-yaml  # tests/mount/sidecar.sh parses packaging/kubernetes/*.yaml
+  python3-pip-whl python3-setuptools-whl  # tests/mount/wheels.sh: real wheels
   # OCI export checks
   skopeo umoci podman runc
   # fuzzing (CI runs each harness for a bounded time)
