@@ -502,8 +502,16 @@ static errint_t check_wheel_version(struct whl_ctx *c)
 
 	cfs_buf_add(&c->wheel, "", 1);
 	for (const char *s = c->wheel.data; *s && !v;) {
-		if (strncmp(s, "Wheel-Version:", 14) == 0)
-			v = s + 14 + strspn(s + 14, " \t");
+		const char *key = "Wheel-Version:";
+		size_t k = 0;
+
+		while (key[k] && s[k] == key[k])
+			k++;
+		if (!key[k]) {
+			v = s + k;
+			while (*v == ' ' || *v == '\t')
+				v++;
+		}
 		s += strcspn(s, "\n");
 		s += *s == '\n';
 	}
