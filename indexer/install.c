@@ -188,27 +188,29 @@ char *cfs_python_shebang(const char *prefix, const char *python_xy)
 }
 
 /*
- * conda's entry point template (conda/core/portability.py generate_shebang_for_entry_point
- * and python_entry_point_template), which pip's script template matches.
- * "cmd = pkg.mod:obj.attr" imports obj and calls obj.attr().
+ * The script of entry point "cmd = pkg.mod:obj.attr", which imports obj and
+ * calls obj.attr().  conda's template (conda/core/portability.py,
+ * python_entry_point_template) or, with pip, pip's (distlib's ScriptMaker):
+ * no blank lines, and only "-script.pyw" and ".exe" cut from argv[0].
  */
 char *cfs_entry_point_script(const char *prefix, const char *python_xy, const char *module,
-			     const char *func)
+			     const char *func, bool pip)
 {
 	cleanup_free char *first = cfs_xstrndup(func, strcspn(func, "."));
 	cleanup_free char *shebang = cfs_python_shebang(prefix, python_xy);
+	const char *gap = pip ? "" : "\n";
 
 	return cfs_xasprintf("%s"
 			     "# -*- coding: utf-8 -*-\n"
 			     "import re\n"
 			     "import sys\n"
-			     "\n"
+			     "%s"
 			     "from %s import %s\n"
-			     "\n"
+			     "%s"
 			     "if __name__ == '__main__':\n"
-			     "    sys.argv[0] = re.sub(r'(-script\\.pyw?|\\.exe)?$', '', sys.argv[0])\n"
+			     "    sys.argv[0] = re.sub(r'(-script\\.pyw%s|\\.exe)?$', '', sys.argv[0])\n"
 			     "    sys.exit(%s())\n",
-			     shebang, module, first, func);
+			     shebang, gap, module, first, gap, pip ? "" : "?", func);
 }
 
 static char *trim_dup(const char *s, size_t len)
@@ -272,7 +274,8 @@ static errint_t add_entry_points(struct pkg_ctx *c, int64_t mtime)
 					"lock has no python package", c->label, cmd);
 			break;
 		}
-		body = cfs_entry_point_script(c->opts->prefix, c->opts->python_xy, module, func);
+		body = cfs_entry_point_script(c->opts->prefix, c->opts->python_xy, module, func,
+					      false);
 		r = store_generated(c, path, 0755, mtime, body, strlen(body));
 		if (r < 0)
 			break;

@@ -89,9 +89,9 @@ errint_t cfs_wheel_list_pycs(struct cfs_package *p, const char *const *paths, si
 /* "#!PREFIX/bin/pythonX.Y" and a newline, or a /bin/sh trampoline when too long. */
 char *cfs_python_shebang(const char *prefix, const char *python_xy);
 
-/* The script of entry point "cmd = module:func" (conda's and pip's template). */
+/* The script of entry point "cmd = module:func": conda's template, or pip's. */
 char *cfs_entry_point_script(const char *prefix, const char *python_xy, const char *module,
-			     const char *func);
+			     const char *func, bool pip);
 
 /* Whether s is a dotted Python name (module or attribute path). */
 bool cfs_valid_dotted(const char *s);

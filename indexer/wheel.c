@@ -545,28 +545,6 @@ static char *trim(const char *s, size_t n)
 	return cfs_xstrndup(s, n);
 }
 
-/*
- * pip's script for entry point "name = module:func" (distlib's ScriptMaker
- * template, which pip uses): unlike conda's, no blank lines, and only
- * "-script.pyw" and ".exe" are cut from argv[0].
- */
-static char *pip_script(const char *prefix, const char *python_xy, const char *module,
-			const char *func)
-{
-	cleanup_free char *first = cfs_xstrndup(func, strcspn(func, "."));
-	cleanup_free char *shebang = cfs_python_shebang(prefix, python_xy);
-
-	return cfs_xasprintf("%s"
-			     "# -*- coding: utf-8 -*-\n"
-			     "import re\n"
-			     "import sys\n"
-			     "from %s import %s\n"
-			     "if __name__ == '__main__':\n"
-			     "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
-			     "    sys.exit(%s())\n",
-			     shebang, module, first, func);
-}
-
 /* console_scripts and gui_scripts of entry_points.txt, as pip writes them. */
 static errint_t add_entry_points(struct whl_ctx *c)
 {
@@ -609,7 +587,7 @@ static errint_t add_entry_points(struct whl_ctx *c)
 		    !cfs_valid_dotted(module) || !cfs_valid_dotted(func))
 			return cfs_err_set(c->err, EBADMSG, "%s: %s/entry_points.txt:%d: bad entry "
 					   "point '%s'", c->label, c->dist_info, line, text);
-		body = pip_script(c->opts->prefix, c->opts->python_xy, module, func);
+		body = cfs_entry_point_script(c->opts->prefix, c->opts->python_xy, module, func, true);
 		r = add_generated(c, path, 0755, body, strlen(body));
 		if (r < 0)
 			return r;

@@ -32,8 +32,9 @@ ENV = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
 
 
 def index(work, lock, out, store, *extra):
+    # mkchannel.py's conda-lock.yml has a pip source distribution.
     return run(CONDAFS, "index", lock, "-o", out, "--store", store, "--cache",
-               os.path.join(work, "cache"), "-q", *extra, env=ENV)
+               os.path.join(work, "cache"), "-q", "--skip-unbuildable", *extra, env=ENV)
 
 
 def nodes(cfs):

@@ -612,9 +612,40 @@ static char *dump_lock(const struct cfs_lock *lock)
 	return s;
 }
 
+/*
+ * Loads path for platform and environment env and compares what it resolves
+ * to with the golden file gpath (rewritten instead with CFS_UPDATE_GOLDEN).
+ */
+static void check_golden(const char *path, const char *platform, const char *env,
+			 const char *gpath, const char *label)
+{
+	struct cfs_lock *lock = NULL;
+	struct cfs_err err = { "" };
+	char *got, *want;
+
+	if (cfs_lock_load_env(path, platform, env, &lock, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", label, err.msg);
+		CHECK(!"good lock parses");
+		return;
+	}
+	got = dump_lock(lock);
+	for (size_t k = strlen(got); k && got[k - 1] == '\n';)
+		got[--k] = '\0';
+	if (getenv("CFS_UPDATE_GOLDEN")) {
+		FILE *f = fopen(gpath, "w");
+		CHECK(f && fprintf(f, "%s\n", got) > 0 && fclose(f) == 0);
+	}
+	want = read_text(gpath);
+	if (!want || strcmp(got, want) != 0)
+		fprintf(stderr, "%s differs from its .golden; got:\n%s\n", label, got);
+	CHECK(want && strcmp(got, want) == 0);
+	cfs_lock_free(lock);
+	free(got);
+	free(want);
+}
+
 static void test_good_corpus(void)
 {
-	bool update = getenv("CFS_UPDATE_GOLDEN") != NULL;
 	size_t n;
 	char **names = list_dir(LOCKS "/good", ".golden", &n);
 
@@ -622,30 +653,10 @@ static void test_good_corpus(void)
 	for (size_t i = 0; i < n; i++) {
 		char *path = cfs_xasprintf("%s/good/%s", LOCKS, names[i]);
 		char *gpath = cfs_xasprintf("%s.golden", path);
-		struct cfs_lock *lock = NULL;
-		struct cfs_err err = { "" };
-		char *got = NULL, *want = NULL;
+		char *label = cfs_xasprintf("good/%s", names[i]);
 
-		if (cfs_lock_load(path, "linux-64", &lock, &err) < 0) {
-			fprintf(stderr, "good/%s: %s\n", names[i], err.msg);
-			CHECK(!"good lock parses");
-		} else {
-			got = dump_lock(lock);
-			for (size_t k = strlen(got); k && got[k - 1] == '\n';)
-				got[--k] = '\0';
-			if (update) {
-				FILE *f = fopen(gpath, "w");
-				CHECK(f && fprintf(f, "%s\n", got) > 0 && fclose(f) == 0);
-			}
-			want = read_text(gpath);
-			if (!want || strcmp(got, want) != 0)
-				fprintf(stderr, "good/%s differs from its .golden; got:\n%s\n",
-					names[i], got);
-			CHECK(want && strcmp(got, want) == 0);
-		}
-		cfs_lock_free(lock);
-		free(got);
-		free(want);
+		check_golden(path, "linux-64", NULL, gpath, label);
+		free(label);
 		free(gpath);
 		free(path);
 		free(names[i]);
@@ -659,7 +670,6 @@ static void test_good_corpus(void)
  */
 static void test_pixi_corpus(void)
 {
-	bool update = getenv("CFS_UPDATE_GOLDEN") != NULL;
 	DIR *d = opendir(LOCKS "/pixi");
 	struct dirent *e;
 	size_t n = 0;
@@ -667,9 +677,7 @@ static void test_pixi_corpus(void)
 	CHECK(d != NULL);
 	while (d && (e = readdir(d))) {
 		char *name = cfs_xstrdup(e->d_name), *env, *plat, *dot;
-		char *path, *gpath, *got = NULL, *want = NULL;
-		struct cfs_lock *lock = NULL;
-		struct cfs_err err = { "" };
+		char *path, *gpath, *label;
 
 		env = strchr(name, '@');
 		plat = env ? strchr(env + 1, '@') : NULL;
@@ -682,25 +690,9 @@ static void test_pixi_corpus(void)
 		n++;
 		path = cfs_xasprintf("%s/pixi/%s", LOCKS, name);
 		gpath = cfs_xasprintf("%s/pixi/%s", LOCKS, e->d_name);
-		if (cfs_lock_load_env(path, plat, env, &lock, &err) < 0) {
-			fprintf(stderr, "pixi/%s (%s, %s): %s\n", name, env, plat, err.msg);
-			CHECK(!"pixi lock parses");
-		} else {
-			got = dump_lock(lock);
-			for (size_t k = strlen(got); k && got[k - 1] == '\n';)
-				got[--k] = '\0';
-			if (update) {
-				FILE *f = fopen(gpath, "w");
-				CHECK(f && fprintf(f, "%s\n", got) > 0 && fclose(f) == 0);
-			}
-			want = read_text(gpath);
-			if (!want || strcmp(got, want) != 0)
-				fprintf(stderr, "pixi/%s differs; got:\n%s\n", e->d_name, got);
-			CHECK(want && strcmp(got, want) == 0);
-		}
-		cfs_lock_free(lock);
-		free(got);
-		free(want);
+		label = cfs_xasprintf("pixi/%s (%s, %s)", name, env, plat);
+		check_golden(path, plat, env, gpath, label);
+		free(label);
 		free(gpath);
 		free(path);
 		free(name);
