@@ -1152,6 +1152,10 @@ static void stream_pack(struct cfs_fetcher *f, const struct cfs_packmap_entry *e
 	if (atomic_exchange(&m->packs[e->pack].streamed, true))
 		return;
 	atomic_fetch_add(&f->fs->stats.streamed_packs, 1);
+	/* What the decision saw, for condafs stats (the rate moves on). */
+	if (!atomic_load(&f->fs->stats.stream_min_rate) ||
+	    f->rate < atomic_load(&f->fs->stats.stream_min_rate))
+		atomic_store(&f->fs->stats.stream_min_rate, f->rate);
 	while (first > m->entries && first[-1].pack == e->pack)
 		first--;
 	while (last + 1 < m->entries + m->n_index_entries && last[1].pack == e->pack)

@@ -120,6 +120,7 @@ struct cfs_stats {
 	atomic_uint_fast64_t fallbacks;       /* objects fetched alone after a pack failed */
 	atomic_uint_fast64_t streamed_packs;  /* packs queued whole after a miss */
 	atomic_uint_fast64_t link_rate;       /* bytes/s the store's answers came at (estimate) */
+	atomic_uint_fast64_t stream_min_rate; /* lowest link_rate a pack was streamed at (0: none) */
 	atomic_uint_fast64_t link_wait_us;    /* wait for an answer's first byte (estimate) */
 	atomic_uint_fast64_t lat[CFS_LAT_BUCKETS];
 };

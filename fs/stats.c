@@ -84,6 +84,7 @@ char *cfs_stats_json(struct cfs_fs *fs)
 	json_object_set_new(o, "fallbacks", U(s->fallbacks));
 	json_object_set_new(o, "streamed_packs", U(s->streamed_packs));
 	json_object_set_new(o, "link_rate", U(s->link_rate));
+	json_object_set_new(o, "stream_min_rate", U(s->stream_min_rate));
 	json_object_set_new(o, "link_wait_us", U(s->link_wait_us));
 	json_object_set_new(o, "packs", json_integer((json_int_t)(fs->packs.n_packs ?
 								 fs->packs.n_packs - 1 : 0)));
