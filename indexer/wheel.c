@@ -454,8 +454,10 @@ static errint_t check_record(struct whl_ctx *c)
 		return cfs_err_set(c->err, EBADMSG, "%s: %s/RECORD is missing", c->label,
 				   c->dist_info);
 	qsort(c->files, c->n_files, sizeof(*c->files), cmp_src);
+	if (cfs_buf_add(&c->record, "", 1) < 0)
+		return cfs_err_set(c->err, EFBIG, "%s: %s/RECORD is too large", c->label,
+				   c->dist_info);
 	listed = cfs_xcalloc(c->n_files + 1, sizeof(bool));
-	cfs_buf_add(&c->record, "", 1);
 	for (s = c->record.data; *s; s = *line_end ? line_end + 1 : line_end) {
 		cleanup_free char *path = NULL, *hash = NULL, *size = NULL;
 		struct whl_file *f;
@@ -500,7 +502,9 @@ static errint_t check_wheel_version(struct whl_ctx *c)
 {
 	const char *v = NULL;
 
-	cfs_buf_add(&c->wheel, "", 1);
+	if (cfs_buf_add(&c->wheel, "", 1) < 0)
+		return cfs_err_set(c->err, EFBIG, "%s: %s/WHEEL is too large", c->label,
+				   c->dist_info);
 	for (const char *s = c->wheel.data; *s && !v;) {
 		const char *key = "Wheel-Version:";
 		size_t k = 0;
@@ -553,7 +557,9 @@ static errint_t add_entry_points(struct whl_ctx *c)
 
 	if (!c->entry_points.data)
 		return 0;
-	cfs_buf_add(&c->entry_points, "", 1);
+	if (cfs_buf_add(&c->entry_points, "", 1) < 0)
+		return cfs_err_set(c->err, EFBIG, "%s: %s/entry_points.txt is too large", c->label,
+				   c->dist_info);
 	for (const char *s = c->entry_points.data; *s;) {
 		size_t n = strcspn(s, "\n");
 		cleanup_free char *text = trim(s, n);
