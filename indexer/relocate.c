@@ -180,12 +180,13 @@ errint_t cfs_relocate_binary(char *data, size_t len, const char *placeholder,
 	char *p = data, *end = data + len;
 
 	*changed = false;
-	if (pl > phl)
-		return -ENAMETOOLONG;
 	if (phl == 0)
 		return 0;
-	/* With pl < phl every relocated string gains at least one NUL. */
-	differs = pl < phl || memcmp(prefix, placeholder, pl) != 0;
+	/*
+	 * With pl < phl every relocated string gains at least one NUL (and
+	 * with pl > phl nothing is relocated).
+	 */
+	differs = pl != phl || memcmp(prefix, placeholder, pl) != 0;
 
 	while ((size_t)(end - p) >= phl) {
 		char *q = memmem(p, (size_t)(end - p), placeholder, phl);
@@ -193,10 +194,16 @@ errint_t cfs_relocate_binary(char *data, size_t len, const char *placeholder,
 
 		if (!q)
 			break;
-		/* The C string ends at its NUL or at the end of the buffer. */
+		/*
+		 * conda's pattern is placeholder, anything but NUL, NUL: a
+		 * string that runs to the end of the file is left alone.
+		 */
 		str_end = memchr(q, '\0', (size_t)(end - q));
 		if (!str_end)
-			str_end = end;
+			break;
+		/* Only a replacement that happens can be too long (nothing is written yet). */
+		if (pl > phl)
+			return -ENAMETOOLONG;
 		/* Compact q..str_end in place; pl <= phl keeps w <= rd. */
 		w = rd = q;
 		while ((size_t)(str_end - rd) >= phl &&

@@ -28,14 +28,16 @@ errint_t cfs_relocate_text(const char *data, size_t len,
 			   struct cfs_buf *out, bool *changed);
 
 /*
- * Binary mode, in place: for every NUL-terminated C string in data[0..len)
- * that contains placeholder, replaces every occurrence inside that string
- * with prefix and pads the string's end with NUL bytes so its length (up
- * to and including its terminating NUL, or the end of the buffer) is
- * unchanged.  The buffer's size never changes.
- * Returns 0; -ENAMETOOLONG if prefix is longer than placeholder (nothing is
- * modified then).  *changed says whether any byte changed; a placeholder that
- * does not occur is a no-op.
+ * Binary mode, in place, as conda's binary_replace: for every NUL-terminated
+ * C string in data[0..len) that contains placeholder, replaces every
+ * occurrence from the first one to the string's NUL with prefix and pads the
+ * string's end with NUL bytes so its length (up to and including its
+ * terminating NUL) is unchanged.  A string with no NUL before the end of the
+ * buffer is left alone.  The buffer's size never changes.
+ * Returns 0; -ENAMETOOLONG if prefix is longer than placeholder and a
+ * replacement is due (nothing is modified then).  *changed says whether any
+ * byte changed; a placeholder that does not occur is a no-op, whatever the
+ * prefix's length.
  */
 errint_t cfs_relocate_binary(char *data, size_t len, const char *placeholder,
 			     const char *prefix, bool *changed);

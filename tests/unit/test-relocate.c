@@ -199,7 +199,10 @@ static void test_shebang(void)
 
 static void test_binary(void)
 {
-	/* Three C strings; the last one runs to the end without a NUL. */
+	/*
+	 * Three C strings; the last one runs to the end without a NUL and is
+	 * left alone, as conda's pattern (placeholder, non-NULs, NUL) does.
+	 */
 	char buf[] = "\x7f" "ELF\0" "RPATH=" PH "/lib:" PH "/lib64\0"
 		     "x" PH "\0" PH "/etc";
 	char want[sizeof(buf)];
@@ -214,11 +217,36 @@ static void test_binary(void)
 	w += 21 + 2 * pad + 1;
 	memcpy(w, "x/e", 3);
 	w += 3 + pad + 1;
-	memcpy(w, "/e/etc", 6);
+	memcpy(w, PH "/etc", strlen(PH) + 4);
 	CHECK(cfs_relocate_binary(buf, len, PH, "/e", &changed) == 0);
 	CHECK(changed);
 	CHECK_MEM(buf, len, want, len);
 	CHECK(buf[len] == '\0');
+}
+
+/* Byte for byte what conda 4.9's binary_replace gives (computed with it). */
+static void test_binary_conda(void)
+{
+	/* Text before the placeholder in the same string is kept. */
+	char a[] = "ab" PH "c" PH "d\0" "z";
+	char want_a[sizeof(a)] = "ab/envc/envd"; /* then 57 NULs, then "z" */
+	/* Only the unterminated string: unchanged, even for a longer prefix. */
+	char b[] = "\0" PH "/share";
+	char b0[sizeof(b)];
+	bool changed;
+
+	want_a[sizeof(a) - 2] = 'z';
+	CHECK(cfs_relocate_binary(a, sizeof(a) - 1, PH, "/env", &changed) == 0);
+	CHECK(changed);
+	CHECK_MEM(a, sizeof(a), want_a, sizeof(want_a));
+
+	memcpy(b0, b, sizeof(b));
+	CHECK(cfs_relocate_binary(b, sizeof(b) - 1, PH, "/env", &changed) == 0);
+	CHECK(!changed);
+	CHECK_MEM(b, sizeof(b), b0, sizeof(b0));
+	CHECK(cfs_relocate_binary(b, sizeof(b) - 1, PH, PH "/longer", &changed) == 0);
+	CHECK(!changed);
+	CHECK_MEM(b, sizeof(b), b0, sizeof(b0));
 }
 
 static void test_binary_edges(void)
@@ -228,10 +256,16 @@ static void test_binary_edges(void)
 	const char *same = "/opt/ANACONDA1anaconda2anaconda3";
 	bool changed = true;
 
-	/* Prefix equal in length: straight substitution, no padding. */
+	/*
+	 * Prefix equal in length: straight substitution, no padding; the
+	 * last string has no NUL within the buffer and stays.
+	 */
 	memcpy(b, a, sizeof(a));
 	CHECK(cfs_relocate_binary(b, sizeof(a) - 1, PH, same, &changed) == 0);
 	CHECK(changed);
+	CHECK_MEM(b, sizeof(a), "abc/opt/ANACONDA1anaconda2anaconda3def\0" PH, sizeof(a));
+	memcpy(b, a, sizeof(a));
+	CHECK(cfs_relocate_binary(b, sizeof(a), PH, same, &changed) == 0);
 	CHECK_MEM(b, sizeof(a), "abc/opt/ANACONDA1anaconda2anaconda3def\0"
 		  "/opt/ANACONDA1anaconda2anaconda3", sizeof(a));
 
@@ -247,9 +281,13 @@ static void test_binary_edges(void)
 	CHECK(!changed);
 	CHECK_MEM(b, sizeof(a), a, sizeof(a));
 
-	/* Absent placeholder: no-op. */
+	/* Absent placeholder: no-op, and no error for a longer prefix. */
 	memcpy(b, a, sizeof(a));
 	CHECK(cfs_relocate_binary(b, sizeof(a) - 1, "/not/there", "/e",
+				  &changed) == 0);
+	CHECK(!changed);
+	CHECK_MEM(b, sizeof(a), a, sizeof(a));
+	CHECK(cfs_relocate_binary(b, sizeof(a) - 1, "/not", "/much/longer",
 				  &changed) == 0);
 	CHECK(!changed);
 	CHECK_MEM(b, sizeof(a), a, sizeof(a));
@@ -289,16 +327,17 @@ static void test_large(void)
 		bad += memcmp(data + i * rl, wantrec, rl) != 0;
 	CHECK(bad == 0);
 
-	/* One huge C string with 1 MiB occurrences. */
+	/* One huge C string with 1 MiB occurrences, ending in the last byte. */
 	for (i = 0; i < n; i++)
 		memcpy(data + i * rl, rec, rl);
-	for (i = 0; i < n; i++)
+	for (i = 0; i + 1 < n; i++)
 		data[i * rl + rl - 1] = ':';
 	CHECK(cfs_relocate_binary(data, n * rl, PH, "/env", &changed) == 0);
 	CHECK(memcmp(data, "lib:/env/lib:/env:lib:/env", 26) == 0);
 	CHECK(data[n * rl - 1] == '\0');
-	CHECK(data[n * (rl - 2 * (strlen(PH) - pl))] == '\0');
-	CHECK(data[n * (rl - 2 * (strlen(PH) - pl)) - 1] == ':');
+	CHECK(data[n * (rl - 2 * (strlen(PH) - pl)) - 1] == '\0');
+	CHECK(data[n * (rl - 2 * (strlen(PH) - pl)) - 2] == 'v');
+	CHECK(data[n * (rl - 2 * (strlen(PH) - pl)) - 19] == ':');
 
 	/* Text mode over a big file; a newline-free first line too. */
 	for (i = 0; i < n; i++)
@@ -383,6 +422,7 @@ int main(void)
 	test_shebang();
 	test_binary();
 	test_binary_edges();
+	test_binary_conda();
 	test_large();
 	test_path_is_safe();
 	test_symlink_contained();
