@@ -38,25 +38,30 @@ static errint_t late_relocate(struct pkg_ctx *c, struct pkg_path *pp, const stru
 	return pkg_relocate_and_store(c, pp, data, len);
 }
 
-/* Gives pp its final content when the archive stored it as a hardlink. */
+/*
+ * Gives pp its final content when the archive stored it as a hardlink: to
+ * another path of the package (in either .conda component), or to a member
+ * info/ does not list, which conda's extraction leaves on disk all the same.
+ */
 static errint_t resolve_hardlink(struct pkg_ctx *c, struct pkg_path *pp)
 {
 	struct pkg_path *src = pkg_find_path(c, pp->seen.link);
+	const struct seen *s = src ? &src->seen : pkg_find_unlisted(c, pp->seen.link);
 	int r;
 
-	if (!src || src->seen.kind != SEEN_FILE)
+	if (!s || s->kind != SEEN_FILE)
 		return cfs_err_set(c->err, EBADMSG, "%s: %s: hardlink to '%s', which is not a "
 				   "regular file of this package", c->label, pp->path, pp->seen.link);
-	r = pkg_check_shipped(c, pp, src->seen.digest, src->seen.size);
+	r = pkg_check_shipped(c, pp, s->digest, s->size);
 	if (r < 0)
 		return r;
-	memcpy(pp->seen.digest, src->seen.digest, CFS_SHA256_LEN);
-	pp->seen.size = src->seen.size;
-	pp->seen.csize = src->seen.csize;
-	pp->seen.stored = src->seen.stored;
-	if (!pp->placeholder && src->seen.stored)
+	memcpy(pp->seen.digest, s->digest, CFS_SHA256_LEN);
+	pp->seen.size = s->size;
+	pp->seen.csize = s->csize;
+	pp->seen.stored = s->stored;
+	if (!pp->placeholder && s->stored)
 		return 0;
-	if (pp->placeholder && src->relocated && src->placeholder &&
+	if (pp->placeholder && src && src->relocated && src->placeholder &&
 	    strcmp(pp->placeholder, src->placeholder) == 0 && pp->binary == src->binary) {
 		memcpy(pp->final_digest, src->final_digest, CFS_SHA256_LEN);
 		pp->final_size = src->final_size;
@@ -64,10 +69,10 @@ static errint_t resolve_hardlink(struct pkg_ctx *c, struct pkg_path *pp)
 		pp->relocated = true;
 		return 0;
 	}
-	if (pp->placeholder && src->seen.stored)
-		return late_relocate(c, pp, &src->seen);
+	if (pp->placeholder && s->stored)
+		return late_relocate(c, pp, s);
 	return cfs_err_set(c->err, EBADMSG, "%s: %s: hardlink to '%s' with a different prefix "
-			   "placeholder is not supported", c->label, pp->path, src->path);
+			   "placeholder is not supported", c->label, pp->path, pp->seen.link);
 }
 
 static errint_t file_content(struct pkg_ctx *c, struct pkg_path *pp)
@@ -117,6 +122,10 @@ static errint_t add_payload(struct pkg_ctx *c)
 			e->mtime = pp->seen.mtime;
 			continue;
 		}
+		if (pp->seen.kind == SEEN_NONE && c->pkg_member)
+			return cfs_err_set(c->err, EBADMSG, "%s: %s: listed in info/ but missing from "
+					   "%s and %s (payload stripped?)", c->label, pp->path,
+					   c->pkg_member, c->info_member);
 		if (pp->seen.kind == SEEN_NONE)
 			return cfs_err_set(c->err, EBADMSG, "%s: %s: listed in info/ but missing from "
 					   "the archive (payload stripped?)", c->label, pp->path);
@@ -371,7 +380,9 @@ errint_t pkg_finish(struct pkg_ctx *c)
 		r = add_entry_points(c, mtime);
 	if (r < 0)
 		return r;
-	qsort(c->out->entries, c->out->n_entries, sizeof(struct cfs_entry), cmp_entry);
+	/* A package may have no path at all (_libgcc_mutex): entries is NULL then. */
+	if (c->out->n_entries)
+		qsort(c->out->entries, c->out->n_entries, sizeof(struct cfs_entry), cmp_entry);
 	find_link_scripts(c);
 	r = add_conda_meta(c, mtime);
 	if (r < 0)

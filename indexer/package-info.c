@@ -81,6 +81,9 @@ static int cmp_path(const void *a, const void *b)
 struct pkg_path *pkg_find_path(struct pkg_ctx *c, const char *path)
 {
 	struct pkg_path key = { .path = (char *)path };
+	/* A package may list no path at all (_libgcc_mutex): paths is NULL then. */
+	if (!c->n_paths)
+		return NULL;
 	return bsearch(&key, c->paths, c->n_paths, sizeof(key), cmp_path);
 }
 
@@ -105,7 +108,8 @@ static errint_t check_path(struct pkg_ctx *c, const char *member, const char *pa
 /* Sorts paths[] and refuses duplicates. */
 static errint_t finish_paths(struct pkg_ctx *c, const char *member)
 {
-	qsort(c->paths, c->n_paths, sizeof(*c->paths), cmp_path);
+	if (c->n_paths)
+		qsort(c->paths, c->n_paths, sizeof(*c->paths), cmp_path);
 	for (size_t i = 1; i < c->n_paths; i++)
 		if (strcmp(c->paths[i - 1].path, c->paths[i].path) == 0)
 			return cfs_err_set(c->err, EBADMSG, "%s: %s: path '%s' is listed twice",
@@ -379,4 +383,11 @@ void pkg_ctx_release(struct pkg_ctx *c)
 		free(c->early[i].seen.link);
 	}
 	free(c->early);
+	for (size_t i = 0; i < c->n_unlisted; i++) {
+		free(c->unlisted[i].path);
+		free(c->unlisted[i].seen.link);
+	}
+	free(c->unlisted);
+	free(c->info_member);
+	free(c->pkg_member);
 }

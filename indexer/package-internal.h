@@ -62,6 +62,13 @@ struct pkg_ctx {
 
 	struct early_file *early;
 	size_t n_early, alloc_early;
+
+	/* Members a hardlink names that info/ does not list (read in a second pass). */
+	struct early_file *unlisted;
+	size_t n_unlisted, alloc_unlisted;
+
+	/* The .conda members read, for messages; NULL for a .tar.bz2. */
+	char *info_member, *pkg_member;
 };
 
 errint_t pkg_payload_entry(struct pkg_ctx *c, struct archive *a, struct archive_entry *ae);
@@ -70,6 +77,8 @@ errint_t pkg_info_entry(struct pkg_ctx *c, struct archive *a, struct archive_ent
 /* Builds paths[] from whatever info/ members were read; then matches early files. */
 errint_t pkg_info_parse(struct pkg_ctx *c);
 struct pkg_path *pkg_find_path(struct pkg_ctx *c, const char *path);
+/* The content of an unlisted member a hardlink names, or NULL. */
+const struct seen *pkg_find_unlisted(struct pkg_ctx *c, const char *path);
 /* Resolves hardlinks, relocates late files, builds the package's entries. */
 errint_t pkg_finish(struct pkg_ctx *c);
 void pkg_ctx_release(struct pkg_ctx *c);

@@ -3,10 +3,12 @@
  * One package archive → store objects + entries, as conda would install it.
  *
  * Reading order.  For .conda the info member is read first (the zip is
- * seekable), so placeholders are known before the payload streams by.
- * For .tar.bz2 the info/ entries may come anywhere; payload files met
+ * seekable), so placeholders are usually known before the payload streams
+ * by.  For .tar.bz2 the info/ entries may come anywhere; payload files met
  * before info/paths.json are stored as shipped and relocated afterwards
- * from the store ("late relocation").  Each archive is decompressed once.
+ * from the store ("late relocation").  Each archive is decompressed once,
+ * unless a hardlink names a member that info/ does not list: then a second
+ * pass stores that member's content.
  */
 #include "package.h"
 
@@ -268,23 +270,33 @@ static const char *strip_dot_slash(const char *s)
 	return s;
 }
 
-errint_t pkg_payload_entry(struct pkg_ctx *c, struct archive *a, struct archive_entry *ae)
+/* The member's name without leading "./" and trailing "/"; caller frees. */
+static char *member_path(struct archive_entry *ae)
 {
 	const char *raw = sym_archive_entry_pathname(ae);
-	const char *hardlink = sym_archive_entry_hardlink(ae);
-	cleanup_free char *path = NULL;
-	enum seen_kind kind;
-	struct seen *s;
-	struct pkg_path *pp = NULL;
-	uint64_t size;
+	char *path;
 	size_t len;
 
 	if (!raw)
-		return cfs_err_set(c->err, EBADMSG, "%s: archive member without a name", c->label);
+		return NULL;
 	path = cfs_xstrdup(strip_dot_slash(raw));
 	len = strlen(path);
 	while (len && path[len - 1] == '/')
 		path[--len] = '\0';
+	return path;
+}
+
+errint_t pkg_payload_entry(struct pkg_ctx *c, struct archive *a, struct archive_entry *ae)
+{
+	const char *hardlink = sym_archive_entry_hardlink(ae);
+	cleanup_free char *path = member_path(ae);
+	enum seen_kind kind;
+	struct seen *s;
+	struct pkg_path *pp = NULL;
+	uint64_t size;
+
+	if (!path)
+		return cfs_err_set(c->err, EBADMSG, "%s: archive member without a name", c->label);
 	if (!*path || sym_archive_entry_filetype(ae) == AE_IFDIR)
 		return 0;
 	if (!cfs_path_is_safe(path))
@@ -312,6 +324,8 @@ errint_t pkg_payload_entry(struct pkg_ctx *c, struct archive *a, struct archive_
 			cfs_debug("%s: %s is not listed in info/, not installed", c->label, path);
 			return 0;
 		}
+		/* Met again (in the other .conda component): the later member wins. */
+		pp->relocated = false;
 		s = &pp->seen;
 	} else {
 		s = &early_add(c, path)->seen;
@@ -373,29 +387,23 @@ static struct archive *new_tar_reader(void)
 	return a;
 }
 
+/* info/ members are metadata, everything else is payload, whichever component holds it. */
 static errint_t dispatch_entry(struct pkg_ctx *c, struct archive *a, struct archive_entry *ae)
 {
 	const char *name = sym_archive_entry_pathname(ae);
-	if (name && name[0] == '.' && name[1] == '/')
-		name += 2;
+	if (name)
+		name = strip_dot_slash(name);
 	if (name && strncmp(name, "info/", 5) == 0)
 		return pkg_info_entry(c, a, ae, name);
 	return pkg_payload_entry(c, a, ae);
 }
 
-static errint_t info_only(struct pkg_ctx *c, struct archive *a, struct archive_entry *ae)
-{
-	const char *name = sym_archive_entry_pathname(ae);
-	if (name && name[0] == '.' && name[1] == '/')
-		name += 2;
-	if (name && strncmp(name, "info/", 5) == 0)
-		return pkg_info_entry(c, a, ae, name);
-	return 0;
-}
-
-/* Finds the zip member matching glob and walks it as a tar.zst. */
+/*
+ * Finds the zip member matching glob and walks it as a tar.zst; *found
+ * gets the member's name.
+ */
 static errint_t walk_conda_member(struct pkg_ctx *c, const char *archive_path,
-				  const char *glob, entry_fn fn)
+				  const char *glob, entry_fn fn, char **found)
 {
 	cleanup_archive struct archive *zip = sym_archive_read_new();
 	struct archive_entry *ae;
@@ -413,6 +421,8 @@ static errint_t walk_conda_member(struct pkg_ctx *c, const char *archive_path,
 		cleanup_archive struct archive *tar = new_tar_reader();
 		n->outer = zip;
 		int r;
+		free(*found);
+		*found = cfs_xstrdup(name);
 		if (sym_archive_read_open(tar, n, NULL, nested_read, NULL) != ARCHIVE_OK)
 			r = cfs_err_set(c->err, EBADMSG, "%s: %s: corrupt member: %s", c->label, name,
 					sym_archive_error_string(tar));
@@ -427,6 +437,96 @@ static errint_t walk_conda_member(struct pkg_ctx *c, const char *archive_path,
 	return cfs_err_set(c->err, EBADMSG, "%s: .conda archive has no %s member", c->label, glob);
 }
 
+/*
+ * Walks every member of the package with fn.  A .conda is read the way
+ * conda extracts it, the info component and then the pkg component into one
+ * tree: either may hold members of the other kind.  Real packages do: the
+ * conda-package-handling of 2019-2020 put symlinks to directories (ncurses'
+ * lib/terminfo) and *.la files in the info component, and info/licenses/ in
+ * the pkg component.
+ */
+static errint_t walk_package(struct pkg_ctx *c, const char *archive_path, bool conda,
+			     entry_fn fn)
+{
+	cleanup_archive struct archive *a = NULL;
+	int r;
+
+	if (conda) {
+		r = walk_conda_member(c, archive_path, "info-*.tar.zst", fn, &c->info_member);
+		if (r == 0)
+			r = walk_conda_member(c, archive_path, "pkg-*.tar.zst", fn, &c->pkg_member);
+		return r;
+	}
+	a = new_tar_reader();
+	if (sym_archive_read_open_filename(a, archive_path, 1 << 16) != ARCHIVE_OK)
+		return cfs_err_set(c->err, EBADMSG, "%s: not a .tar.bz2 archive: %s", c->label,
+				   sym_archive_error_string(a));
+	return walk_tar(c, a, "payload", fn);
+}
+
+/* ---- hardlinks to members info/ does not list ------------------------------ */
+
+const struct seen *pkg_find_unlisted(struct pkg_ctx *c, const char *path)
+{
+	for (size_t i = 0; i < c->n_unlisted; i++)
+		if (strcmp(c->unlisted[i].path, path) == 0)
+			return c->unlisted[i].seen.kind == SEEN_FILE ? &c->unlisted[i].seen : NULL;
+	return NULL;
+}
+
+/*
+ * Lists the targets of hardlinks that are not paths of the package (an
+ * info/ file, a member info/ leaves out).  conda extracts every member, so
+ * such a link still gets its content; the first pass kept none of it.
+ */
+static size_t find_unlisted_targets(struct pkg_ctx *c)
+{
+	for (size_t i = 0; i < c->n_paths; i++) {
+		const struct pkg_path *pp = &c->paths[i];
+		const char *target = pp->seen.link;
+		struct early_file *u;
+
+		if (pp->type != PT_FILE || pp->seen.kind != SEEN_HARDLINK ||
+		    !cfs_path_is_safe(target) || pkg_find_path(c, target))
+			continue;
+		bool known = false;
+		for (size_t j = 0; j < c->n_unlisted && !known; j++)
+			known = strcmp(c->unlisted[j].path, target) == 0;
+		if (known)
+			continue;
+		cfs_grow(&c->unlisted, c->n_unlisted, &c->alloc_unlisted, sizeof(*u), 4);
+		u = &c->unlisted[c->n_unlisted++];
+		memset(u, 0, sizeof(*u));
+		u->path = cfs_xstrdup(target);
+	}
+	return c->n_unlisted;
+}
+
+/* Second pass: stores the unlisted regular files that hardlinks name. */
+static errint_t unlisted_entry(struct pkg_ctx *c, struct archive *a, struct archive_entry *ae)
+{
+	cleanup_free char *path = member_path(ae);
+
+	if (!path || sym_archive_entry_hardlink(ae) || sym_archive_entry_filetype(ae) != AE_IFREG)
+		return 0;
+	for (size_t i = 0; i < c->n_unlisted; i++) {
+		struct seen *s = &c->unlisted[i].seen;
+		uint64_t size = CFS_STORE_SIZE_UNKNOWN;
+
+		if (strcmp(c->unlisted[i].path, path) != 0)
+			continue;
+		if (sym_archive_entry_size_is_set(ae)) {
+			size = (uint64_t)sym_archive_entry_size(ae);
+			if (size > CFS_MAX_FILE_BYTES)
+				return cfs_err_set(c->err, EFBIG, "%s: %s: absurd size %llu bytes",
+						   c->label, path, (unsigned long long)size);
+		}
+		seen_meta(s, SEEN_FILE, ae, NULL);
+		return stream_entry(c, a, path, NULL, s, size);
+	}
+	return 0;
+}
+
 errint_t cfs_package_install(const struct cfs_install_opts *opts, const char *archive_path,
 			     const struct cfs_lock_pkg *lp,
 			     const uint8_t archive_sha256[CFS_SHA256_LEN], uint64_t archive_size,
@@ -439,6 +539,7 @@ errint_t cfs_package_install(const struct cfs_install_opts *opts, const char *ar
 		.err = err,
 		.label = lp->fn,
 	};
+	bool conda = cfs_ends_with(lp->fn, ".conda");
 	int r;
 
 	memset(out, 0, sizeof(*out));
@@ -450,25 +551,15 @@ errint_t cfs_package_install(const struct cfs_install_opts *opts, const char *ar
 		memcpy(out->md5, lp->md5, CFS_MD5_LEN);
 	out->has_md5 = lp->has_md5;
 	out->archive_size = archive_size;
-	if (cfs_ends_with(lp->fn, ".conda")) {
-		r = walk_conda_member(&c, archive_path, "info-*.tar.zst", info_only);
-		if (r == 0)
-			r = pkg_info_parse(&c);
-		if (r == 0)
-			r = walk_conda_member(&c, archive_path, "pkg-*.tar.zst", pkg_payload_entry);
-	} else if (cfs_ends_with(lp->fn, ".tar.bz2")) {
-		cleanup_archive struct archive *a = new_tar_reader();
-		if (sym_archive_read_open_filename(a, archive_path, 1 << 16) != ARCHIVE_OK)
-			r = cfs_err_set(err, EBADMSG, "%s: not a .tar.bz2 archive: %s", c.label,
-					sym_archive_error_string(a));
-		else
-			r = walk_tar(&c, a, "payload", dispatch_entry);
-		if (r == 0)
-			r = pkg_info_parse(&c);
-	} else {
+	if (!cfs_ends_with(lp->fn, ".conda") && !cfs_ends_with(lp->fn, ".tar.bz2"))
 		r = cfs_err_set(err, EINVAL, "%s: unknown package format (want .conda or .tar.bz2)",
 				c.label);
-	}
+	else
+		r = walk_package(&c, archive_path, conda, dispatch_entry);
+	if (r == 0)
+		r = pkg_info_parse(&c);
+	if (r == 0 && find_unlisted_targets(&c) > 0)
+		r = walk_package(&c, archive_path, conda, unlisted_entry);
 	if (r == 0)
 		r = pkg_finish(&c);
 	pkg_ctx_release(&c);
