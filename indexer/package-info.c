@@ -235,6 +235,23 @@ static int split_fields(char *line, char **fields, int max)
 	return n;
 }
 
+/*
+ * conda's yield_lines: each line stripped of surrounding whitespace; empty
+ * lines and lines starting with '#' skipped.  Returns NULL to skip.
+ */
+static char *info_line(char *l)
+{
+	size_t len;
+
+	while (*l == ' ' || *l == '\t' || *l == '\r' || *l == '\v' || *l == '\f')
+		l++;
+	len = strlen(l);
+	while (len && (l[len - 1] == ' ' || l[len - 1] == '\t' || l[len - 1] == '\r' ||
+		       l[len - 1] == '\v' || l[len - 1] == '\f'))
+		l[--len] = '\0';
+	return len && l[0] != '#' ? l : NULL;
+}
+
 static errint_t paths_from_files(struct pkg_ctx *c)
 {
 	size_t alloc = 0;
@@ -242,10 +259,7 @@ static errint_t paths_from_files(struct pkg_ctx *c)
 	int r, lineno = 0;
 
 	for (char *l = strtok_r(c->files_txt.data, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		size_t len = strlen(l);
-		while (len && (l[len - 1] == '\r' || l[len - 1] == ' '))
-			l[--len] = '\0';
-		if (!len)
+		if (!(l = info_line(l)))
 			continue;
 		if ((r = check_path(c, "info/files", l)) < 0)
 			return r;
@@ -263,6 +277,8 @@ static errint_t paths_from_files(struct pkg_ctx *c)
 		struct pkg_path *pp;
 
 		lineno++;
+		if (!(l = info_line(l)))
+			continue;
 		n = split_fields(l, f, 3);
 		if (n == 0)
 			continue;
@@ -274,9 +290,12 @@ static errint_t paths_from_files(struct pkg_ctx *c)
 			return cfs_err_set(c->err, EBADMSG, "%s: info/has_prefix:%d: unknown mode '%s'",
 					   c->label, lineno, f[1]);
 		pp = pkg_find_path(c, n == 1 ? f[0] : f[2]);
-		if (!pp)
-			return cfs_err_set(c->err, EBADMSG, "%s: info/has_prefix:%d: '%s' is not "
-					   "listed in info/files", c->label, lineno, n == 1 ? f[0] : f[2]);
+		/* conda looks placeholders up by the paths of info/files: others do nothing. */
+		if (!pp) {
+			cfs_debug("%s: info/has_prefix:%d: '%s' is not listed in info/files, ignored",
+				  c->label, lineno, n == 1 ? f[0] : f[2]);
+			continue;
+		}
 		free(pp->placeholder);
 		pp->placeholder = cfs_xstrdup(n == 1 ? OLD_PLACEHOLDER : f[0]);
 		pp->binary = n == 3 && strcmp(f[1], "binary") == 0;
