@@ -43,6 +43,17 @@ corpus_dir() {
 	return 1
 }
 
+# real_defaults_dir: the corpus' real Anaconda packages (real-defaults/,
+# beside packages/ in the shared corpus: $CFS_CORPUS names packages/).
+real_defaults_dir() {
+	local d
+	for d in "${CFS_CORPUS:+$CFS_CORPUS/../real-defaults}" "$SRCROOT/../shared/corpus/real-defaults" \
+		/work/shared/corpus/real-defaults; do
+		[[ -n $d && -d $d ]] && { realpath "$d"; return 0; }
+	done
+	return 1
+}
+
 # enter_ns ARGS...: re-runs this script as root of a private namespace with
 # /env, then returns in the inner copy with $T set and cleanup armed.
 enter_ns() {
