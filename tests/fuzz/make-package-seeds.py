@@ -17,13 +17,16 @@ MTIME = 1700000000
 
 
 def tar_bytes(members):
-    """members: (name, bytes or None, symlink target or None)."""
+    """members: (name, bytes or None, symlink target or None[, 'hardlink'])."""
     bio = io.BytesIO()
     with tarfile.open(fileobj=bio, mode='w', format=tarfile.USTAR_FORMAT) as t:
-        for name, data, target in members:
+        for name, data, target, *hard in members:
             ti = tarfile.TarInfo(name)
             ti.mtime = MTIME
-            if target is not None:
+            if hard:
+                ti.type, ti.linkname, ti.mode = tarfile.LNKTYPE, target, 0o644
+                t.addfile(ti)
+            elif target is not None:
                 ti.type, ti.linkname, ti.mode = tarfile.SYMTYPE, target, 0o777
                 t.addfile(ti)
             else:
@@ -91,7 +94,30 @@ def main():
         'noarch': 'python', 'subdir': 'noarch'},
         {'noarch': {'type': 'python', 'entry_points': ['foo = foo:main']},
          'package_metadata_version': 1})
+    # Members in the other component, as real packages have them: payload in
+    # info (before and after paths.json), info/ in pkg, hardlinks to a file
+    # of the other component, to an info/ file and to an unlisted member.
+    lic, data = b'license\n', b'data\n'
+    split_info, split_pkg = package([
+        ('lib/terminfo', 'link', '../share/terminfo', {}),
+        ('lib/libx.la', 'file', ("libdir='%s/lib'\n" % PH).encode(),
+         {'prefix_placeholder': PH, 'file_mode': 'text'}),
+        ('share/x/data.txt', 'file', data, {}),
+        ('share/x/data-link.txt', 'file', data, {}),
+        ('share/x/LICENSE', 'file', lic, {}),
+        ('share/x/extra-link.txt', 'file', b'extra\n', {}),
+    ], {'name': 'x', 'version': '1.0', 'build': '0', 'build_number': 0, 'depends': [],
+        'subdir': 'linux-64'})
+    by_name = {m[0]: m for m in split_pkg}
+    split = (
+        [by_name['lib/terminfo'], by_name['lib/libx.la']] + split_info +
+        [by_name['share/x/data.txt']],
+        [('info/licenses/LICENSE', lic, None), ('share/x/extra.txt', b'extra\n', None),
+         ('share/x/data-link.txt', None, 'share/x/data.txt', 'hardlink'),
+         ('share/x/LICENSE', None, 'info/licenses/LICENSE', 'hardlink'),
+         ('share/x/extra-link.txt', None, 'share/x/extra.txt', 'hardlink')])
     seeds = {
+        'raw-tar-split.conda': conda(*split),
         'raw-tar-prefix.tar.bz2': tar_bytes(prefix[0] + prefix[1]),
         'raw-tar-noarch-python.tar.bz2': tar_bytes(noarch[0] + noarch[1]),
         'raw-tar-prefix.conda': conda(*prefix),
