@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include "archive-api.h"
 
+#include <errno.h>
 #include <pthread.h>
 
+#include "buf.h"
 #include "dlsym.h"
 
 /* libarchive's soname since 3.0. */
@@ -32,4 +34,29 @@ errint_t cfs_archive_load(struct cfs_err *err)
 	if (load_r < 0 && err)
 		*err = load_err;
 	return load_r;
+}
+
+errint_t cfs_archive_read_all(struct archive *a, struct cfs_buf *b, const char **why)
+{
+	for (;;) {
+		const void *buf;
+		size_t len;
+		la_int64_t off;
+		int rc = sym_archive_read_data_block(a, &buf, &len, &off);
+
+		if (rc == ARCHIVE_EOF)
+			return 0;
+		if (rc < ARCHIVE_WARN) {
+			*why = sym_archive_error_string(a);
+			if (!*why)
+				*why = "unreadable data";
+			return -EBADMSG;
+		}
+		if ((uint64_t)off != b->len) {
+			*why = "sparse or out-of-order member data";
+			return -EBADMSG;
+		}
+		if (cfs_buf_add(b, buf, len) < 0)
+			return -EFBIG;
+	}
 }

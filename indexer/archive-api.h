@@ -70,4 +70,11 @@ CFS_ARCHIVE_SYMS(CFS_ARCHIVE_DECLARE)
  */
 errint_t cfs_archive_load(struct cfs_err *err);
 
+struct cfs_buf;
+/*
+ * Reads the current entry's data into b.  Returns 0; -EFBIG past b's
+ * limit; -EBADMSG for corrupt or sparse data, with *why saying which.
+ */
+errint_t cfs_archive_read_all(struct archive *a, struct cfs_buf *b, const char **why);
+
 #endif

@@ -126,23 +126,16 @@ errint_t pkg_check_shipped(struct pkg_ctx *c, const struct pkg_path *pp,
 static errint_t read_entry_data(struct pkg_ctx *c, struct archive *a, const char *path,
 				struct cfs_buf *b)
 {
-	for (;;) {
-		const void *buf;
-		size_t len;
-		la_int64_t off;
-		int rc = sym_archive_read_data_block(a, &buf, &len, &off);
-		if (rc == ARCHIVE_EOF)
-			return 0;
-		if (rc < ARCHIVE_WARN)
-			return cfs_err_set(c->err, EBADMSG, "%s: %s: corrupt archive: %s", c->label,
-					   path, sym_archive_error_string(a));
-		if ((uint64_t)off != b->len)
-			return cfs_err_set(c->err, EBADMSG, "%s: %s: sparse archive members are not "
-					   "supported", c->label, path);
-		if (cfs_buf_add(b, buf, len) < 0)
-			return cfs_err_set(c->err, EFBIG, "%s: %s: file too large (over %zu bytes)",
-					   c->label, path, b->limit);
-	}
+	const char *why = NULL;
+	int r = cfs_archive_read_all(a, b, &why);
+
+	if (r == -EFBIG)
+		return cfs_err_set(c->err, EFBIG, "%s: %s: file too large (over %zu bytes)",
+				   c->label, path, b->limit);
+	if (r < 0)
+		return cfs_err_set(c->err, EBADMSG, "%s: %s: corrupt archive: %s", c->label, path,
+				   why);
+	return 0;
 }
 
 /*

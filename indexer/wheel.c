@@ -298,24 +298,16 @@ static void rewrite_shebang(struct whl_ctx *c, struct cfs_buf *b)
 static errint_t read_member(struct whl_ctx *c, struct archive *a, const char *name,
 			    struct cfs_buf *b)
 {
-	for (;;) {
-		const void *buf;
-		size_t len;
-		la_int64_t off;
-		int rc = sym_archive_read_data_block(a, &buf, &len, &off);
+	const char *why = NULL;
+	int r = cfs_archive_read_all(a, b, &why);
 
-		if (rc == ARCHIVE_EOF)
-			return 0;
-		if (rc < ARCHIVE_WARN)
-			return cfs_err_set(c->err, EBADMSG, "%s: %s: corrupt wheel: %s", c->label,
-					   name, sym_archive_error_string(a));
-		if ((uint64_t)off != b->len)
-			return cfs_err_set(c->err, EBADMSG, "%s: %s: corrupt wheel (data out of "
-					   "order)", c->label, name);
-		if (cfs_buf_add(b, buf, len) < 0)
-			return cfs_err_set(c->err, EFBIG, "%s: %s: member too large (over %zu bytes)",
-					   c->label, name, b->limit);
-	}
+	if (r == -EFBIG)
+		return cfs_err_set(c->err, EFBIG, "%s: %s: member too large (over %zu bytes)",
+				   c->label, name, b->limit);
+	if (r < 0)
+		return cfs_err_set(c->err, EBADMSG, "%s: %s: corrupt wheel: %s", c->label, name,
+				   why);
+	return 0;
 }
 
 static errint_t store(struct whl_ctx *c, struct whl_file *f, const void *data, size_t len)
