@@ -42,7 +42,17 @@
   const ruleById = new Map(D.rules.map((r) => [r.id, r]));
   const prunedRules = D.rules.filter((r) => r.pruned_files > 0)
     .sort((a, b) => b.pruned_bytes - a.pruned_bytes || a.id - b.id);
-  prunedRules.forEach((r, i) => colour.set(2 + r.id, PRUNED_COLOURS[i % PRUNED_COLOURS.length]));
+  /* Past the palette: warm and purple hues of the colour wheel, never the working set's green. */
+  function hsl(h, s, l) {
+    const f = (n) => {
+      const k = (n + h / 30) % 12, a = s * Math.min(l, 1 - l);
+      return Math.round(255 * (l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1)))).toString(16).padStart(2, '0');
+    };
+    return '#' + f(0) + f(8) + f(4);
+  }
+  const extraColour = (i) => hsl([0, 20, 40, 280, 300, 320, 340][i % 7], 0.7 - 0.08 * (Math.floor(i / 7) % 4),
+    0.45 + 0.1 * (Math.floor(i / 7) % 3));
+  prunedRules.forEach((r, i) => colour.set(2 + r.id, i < PRUNED_COLOURS.length ? PRUNED_COLOURS[i] : extraColour(i - PRUNED_COLOURS.length)));
   const colourOf = (k) => colour.get(k) || '#7f7f7f';
   function keyLabel(k) {
     if (k === WS) return 'in the working set';
@@ -337,13 +347,34 @@
     svg.append(g);
     crumbs();
   }
-  function zoom(n) {
-    while (n && n.kind === 'file') n = n.parent;
-    if (!n || n === cur) return;
+  /* The zoomed box is in the address (#package/dir/...), so that the browser's
+   * Back zooms out and a view can be linked to. */
+  const keyOfNode = (n) => (n.kind === 'root' ? '' : n.kind === 'pkg' ? n.name
+    : pkgOf(n).name + '/' + dirPath(n.d)).split('/').map(encodeURIComponent).join('/');
+  const byKey = new Map();
+  (function index(n) {
+    byKey.set(keyOfNode(n), n);
+    for (const k of n.kids) if (k.kind !== 'file') index(k);
+  })(root);
+  function fromHash() {
+    let key = location.hash.replace(/^#/, '');
+    try { key = key.split('/').map(decodeURIComponent).map(encodeURIComponent).join('/'); } catch (e) { key = ''; }
+    return byKey.get(key) || root;
+  }
+  function show(n) {
+    if (n === cur) return;
     cur = n;
     hideTip();
     render();
   }
+  function zoom(n) {
+    while (n && n.kind === 'file') n = n.parent;
+    if (!n || n === cur) return;
+    const key = keyOfNode(n);
+    if (location.hash.replace(/^#/, '') !== key) location.hash = key; /* hashchange shows it */
+    else show(n);
+  }
+  window.addEventListener('hashchange', () => show(fromHash()));
 
   /* ---- tooltips ---- */
   const tip = $('tip');
@@ -535,6 +566,7 @@
 
   summary();
   legend();
+  cur = fromHash();
   render();
   packages();
   rules();
