@@ -292,17 +292,35 @@
       off += part;
     }
   }
-  function draw(g, n, x, y, w, h, depth) {
-    if (n.kind === 'file') {
-      const c = colourOf(n.key);
-      box(g, x, y, w, h, c, n);
-      if (w > 40 && h > 15) label(g, x, y, w, n.name, dark(c) ? 'on-dark' : '');
-      return;
+  /* Boxes open largest first (a heap on area), so that a budget of SVG
+   * elements goes where it shows; what is left closed is drawn as slices. */
+  function heapPush(h, item) {
+    h.push(item);
+    for (let i = h.length - 1; i > 0;) {
+      const p = (i - 1) >> 1;
+      if (h[p].area >= h[i].area) break;
+      [h[p], h[i]] = [h[i], h[p]];
+      i = p;
     }
-    if (depth > 0 && (budget <= n.kids.length || w < 6 || h < 6 || w * h < 120)) {
-      slices(g, n, x, y, w, h);
-      return;
+  }
+  function heapPop(h) {
+    const top = h[0], last = h.pop();
+    if (h.length) {
+      h[0] = last;
+      for (let i = 0; ;) {
+        const l = 2 * i + 1, r = l + 1;
+        let m = i;
+        if (l < h.length && h[l].area > h[m].area) m = l;
+        if (r < h.length && h[r].area > h[m].area) m = r;
+        if (m === i) break;
+        [h[m], h[i]] = [h[i], h[m]];
+        i = m;
+      }
     }
+    return top;
+  }
+  function open(g, heap, it) {
+    const { n, x, y, w, h, depth } = it;
     let ix = x, iy = y, iw = w, ih = h;
     if (depth > 0) {
       box(g, x, y, w, h, null, n, 'g');
@@ -315,8 +333,26 @@
     }
     const kids = n.kids.filter((k) => k.size > 0);
     if (!kids.length || iw <= 0 || ih <= 0) return;
-    const rects = squarify(kids.map((k) => k.size), ix, iy, iw, ih);
-    kids.forEach((k, i) => draw(g, k, ...rects[i], depth + 1));
+    budget -= kids.length;
+    squarify(kids.map((k) => k.size), ix, iy, iw, ih).forEach(([kx, ky, kw, kh], i) =>
+      heapPush(heap, { n: kids[i], x: kx, y: ky, w: kw, h: kh, depth: depth + 1, area: kw * kh }));
+  }
+  function draw(g, top, W, H) {
+    const heap = [];
+    open(g, heap, { n: top, x: 0, y: 0, w: W, h: H, depth: 0 });
+    while (heap.length) {
+      const it = heapPop(heap), { n, x, y, w, h } = it;
+      budget++; /* its reservation */
+      if (n.kind === 'file') {
+        const c = colourOf(n.key);
+        box(g, x, y, w, h, c, n);
+        if (w > 40 && h > 15) label(g, x, y, w, n.name, dark(c) ? 'on-dark' : '');
+      } else if (budget < n.kids.length + 1 || w < 6 || h < 6 || w * h < 120) {
+        slices(g, n, x, y, w, h);
+      } else {
+        open(g, heap, it);
+      }
+    }
   }
   function crumbs() {
     const nav = $('crumbs');
@@ -343,7 +379,7 @@
     shown = [];
     budget = MAX_BOXES;
     const g = document.createElementNS(NS, 'g');
-    if (cur.size > 0) draw(g, cur, 0, 0, W, MAP_H, 0);
+    if (cur.size > 0) draw(g, cur, W, MAP_H);
     svg.append(g);
     crumbs();
   }
