@@ -22,6 +22,8 @@ struct export_ctx {
 	struct cfs_err *err;
 	const char *out_name;     /* the output, for messages: "standard output" for -o - */
 	struct cfs_ws_tree *tree;
+	bool borrowed_tree;       /* cfs_export_measure(): the caller's tree */
+	bool measure;             /* only the tar's size: contents are not read */
 	struct export_item *items;
 	size_t n_items;
 	char *store_dir;
@@ -55,7 +57,7 @@ const struct cfs_node *export_item_node(const struct export_ctx *x, const struct
  * before (diff_id) and after compression (blob digest), buffered writes.
  */
 struct export_stream;
-/* Caller frees with export_stream_free(). */
+/* Caller frees with export_stream_free().  fd -1: bytes are only counted. */
 struct export_stream *export_stream_new(int fd, enum cfs_export_comp comp, bool digests);
 errint_t export_stream_write(struct export_stream *s, const void *data, size_t len);
 /* Flushes the compressor and the buffer; the digests are valid after it. */
@@ -69,7 +71,11 @@ void export_stream_digests(const struct export_stream *s, uint8_t raw[CFS_SHA256
 /* The sink for cfs_objdec / export_read_object: ctx is a struct export_stream. */
 errint_t export_stream_sink(void *ctx, const void *data, size_t len);
 
-/* Writes the items as a pax (restricted) tar into s; s is not finished. */
+/*
+ * Writes the items as a pax (restricted) tar into s; s is not finished.
+ * With x->measure, file contents are neither read nor written: libarchive
+ * pads each entry with zeros, so the size is exactly the tar's.
+ */
 errint_t export_write_tar(struct export_ctx *x, struct export_stream *s);
 /* Writes the items below the existing, empty directory dirfd (named dir in messages). */
 errint_t export_write_dir(struct export_ctx *x, int dirfd, const char *dir);

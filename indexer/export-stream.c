@@ -75,9 +75,9 @@ static errint_t out_write(struct export_stream *s, const void *data, size_t len)
 
 	if (s->digests && s->comp != CFS_COMP_NONE)
 		cfs_hash_update(s->out_hash, data, len);
-	r = cfs_write_all(s->fd, data, len);
+	r = s->fd >= 0 ? cfs_write_all(s->fd, data, len) : 0;
 	s->out_size += len;
-	if (r == 0 && s->out_size - s->synced >= WRITEBACK) {
+	if (r == 0 && s->fd >= 0 && s->out_size - s->synced >= WRITEBACK) {
 		/* Best effort: fails harmlessly on pipes and some file systems. */
 		sync_file_range(s->fd, (off_t)s->synced, (off_t)(s->out_size - s->synced),
 				SYNC_FILE_RANGE_WRITE);

@@ -386,24 +386,27 @@ static errint_t run(struct export_ctx *x)
 	return export_to_file(x, parent, base);
 }
 
-errint_t cfs_export(const struct cfs_export_opts *o, struct cfs_export_result *res,
-		    struct cfs_err *err)
+static struct export_ctx *ctx_new(const struct cfs_export_opts *o, struct cfs_export_result *res,
+				  struct cfs_err *err)
 {
 	struct export_ctx *x = cfs_xcalloc(1, sizeof(*x));
-	int r;
 
 	memset(res, 0, sizeof(*res));
 	x->o = o;
 	x->res = res;
 	x->err = err;
-	x->out_name = strcmp(o->output, "-") == 0 ? "standard output" : o->output;
 	x->store_fd = -1;
 	x->cache_fd = -1;
-	r = run(x);
+	return x;
+}
+
+static void ctx_free(struct export_ctx *x)
+{
 	for (size_t i = 0; i < x->n_items; i++)
 		free(x->items[i].name);
 	free(x->items);
-	cfs_ws_tree_free(x->tree);
+	if (!x->borrowed_tree)
+		cfs_ws_tree_free(x->tree);
 	if (x->store_fd >= 0)
 		close(x->store_fd);
 	if (x->cache_fd >= 0)
@@ -412,5 +415,42 @@ errint_t cfs_export(const struct cfs_export_opts *o, struct cfs_export_result *r
 	free(x->ref);
 	free(x->tag);
 	free(x);
+}
+
+errint_t cfs_export(const struct cfs_export_opts *o, struct cfs_export_result *res,
+		    struct cfs_err *err)
+{
+	struct export_ctx *x = ctx_new(o, res, err);
+	int r;
+
+	x->out_name = strcmp(o->output, "-") == 0 ? "standard output" : o->output;
+	r = run(x);
+	ctx_free(x);
+	return r;
+}
+
+errint_t cfs_export_measure(struct cfs_ws_tree *t, const struct cfs_export_opts *o,
+			    uint8_t *marks, struct cfs_export_result *res, struct cfs_err *err)
+{
+	struct export_ctx *x = ctx_new(o, res, err);
+	struct export_stream *s;
+	int r;
+
+	x->out_name = "the tar's size";
+	x->tree = t;
+	x->borrowed_tree = true;
+	x->measure = true;
+	r = select_nodes(x, marks);
+	if (r == 0) {
+		build_items(x, marks);
+		count(x);
+		s = export_stream_new(-1, CFS_COMP_NONE, false);
+		r = export_write_tar(x, s);
+		if (r == 0)
+			r = export_stream_finish(s);
+		res->out_bytes = export_stream_out_size(s);
+		export_stream_free(s);
+	}
+	ctx_free(x);
 	return r;
 }

@@ -75,4 +75,19 @@ errint_t cfs_export(const struct cfs_export_opts *o, struct cfs_export_result *r
 		    struct cfs_err *err);
 void cfs_export_result_release(struct cfs_export_result *res);
 
+/*
+ * What cfs_export() would write for o's working sets (or o->all, and
+ * o->with_conda_meta) to a plain tar, without reading any content: the same
+ * selection (working sets applied to the index, their keep globs, parents,
+ * symlinks and their targets) and the same tar writer.  t is the index's
+ * tree (cfs_ws_tree_load(); the caller keeps it); nodes already set in marks
+ * (say, from traces) are exported too, and marks ends up holding every node
+ * the export writes.  res gets the counts, and out_bytes the size of the
+ * tar (--format tar).  o->index, output, format, store and cache are unused.
+ * Errors name the working set file.  Caller releases res.
+ */
+struct cfs_ws_tree;
+errint_t cfs_export_measure(struct cfs_ws_tree *t, const struct cfs_export_opts *o,
+			    uint8_t *marks, struct cfs_export_result *res, struct cfs_err *err);
+
 #endif

@@ -27,6 +27,7 @@ int cmd_workset(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_push(int argc, char **argv);
 int cmd_pack(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 struct cfs_ws_pack_result;
 /* Prints pack's one-line summary for working set workset to stdout. */

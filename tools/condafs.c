@@ -30,6 +30,7 @@ static const struct cfs_command commands[] = {
 	{ "workset", cmd_workset, "make a working set from traces of profiling runs" },
 	{ "pack", cmd_pack, "write a working set's objects into one pack, in first-access order" },
 	{ "export", cmd_export, "write working sets as a directory, a tar or an OCI image" },
+	{ "report", cmd_report, "write one HTML page of what an environment holds and an app uses" },
 	{ "push", cmd_push, "copy the store objects an index needs to a directory or an S3 bucket" },
 };
 

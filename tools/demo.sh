@@ -41,6 +41,10 @@ echo "traced $(cat "$work"/trace-*.jsonl | wc -l) first accesses"
 step "condafs workset: merge the traces into a working set"
 "$condafs" workset "$work"/trace-*.jsonl --index "$work/env.cfs" -o "$work/app.workset"
 
+step "condafs report: one HTML page of the environment and its working set"
+"$condafs" report "$work/env.cfs" --workset "$work/app.workset" -o "$work/report.html"
+echo "open $work/report.html in a browser"
+
 step "strict mode: only the working set is served"
 "${run[@]}" --workset "$work/app.workset" --strict -- /env/bin/python3 -c 'import json; print("json ok in strict mode")'
 "${run[@]}" --workset "$work/app.workset" --strict -- /env/bin/python3 -c 'import tomllib' 2>&1 |

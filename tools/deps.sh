@@ -19,6 +19,7 @@ pkgs=(
   iproute2 openssl  # bench/network.sh: tc, ip; the HTTPS servers' certificates
   python3-yaml  # tests/mount/sidecar.sh parses packaging/kubernetes/*.yaml
   python3-pip-whl python3-setuptools-whl  # tests/mount/wheels.sh: real wheels
+  chromium  # tests/mount/report.sh renders condafs report's page headless
   # OCI export checks
   skopeo umoci podman runc
   # fuzzing (CI runs each harness for a bounded time)
