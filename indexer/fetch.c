@@ -745,8 +745,8 @@ static errint_t fetch_prepare(struct fetcher *f, struct cfs_fetch_item *items, s
 			return cfs_err_set(f->err, EINVAL, "item %zu: no URL", i);
 		label = item_label(it);
 		if (!it->has_sha256 && !it->has_md5 && !o->allow_unverified)
-			return cfs_err_set(f->err, EINVAL, "%s: %s: no sha256 or md5 to verify against",
-					   label, it->url);
+			return cfs_err_set(f->err, EINVAL, "%s: %s: no sha256 or md5 to verify against "
+					   "(--allow-unverified accepts it)", label, it->url);
 	}
 	f->jobs = cfs_xcalloc(n, sizeof(*f->jobs));
 	for (size_t i = 0; i < n; i++) {

@@ -254,7 +254,7 @@ static errint_t need_hash(struct pixi *x, const struct cfs_lock_pkg *p, const ch
 	if (p->has_sha256 || p->has_md5)
 		return 0;
 	return lock_err(x->c, p->line, "package '%.120s' (%.200s) has no sha256 or md5; "
-			"a pixi.lock records one for every package",
+			"a pixi.lock records one for every built conda package",
 			p->name ? p->name : "?", loc);
 }
 
@@ -299,7 +299,6 @@ static errint_t add_pypi(struct pixi *x, yaml_node_t *e, const char *loc)
 	struct lock_ctx *c = x->c;
 	const char *editable = yscalar(ymap_get(x->d, e, "editable"));
 	struct cfs_lock_pkg *p = lock_pkg_list_push(&c->wheels);
-	size_t before = c->wheels.n;
 	int r;
 
 	p->line = yline(e);
@@ -308,10 +307,12 @@ static errint_t add_pypi(struct pixi *x, yaml_node_t *e, const char *loc)
 	    (r = yfield(c, x->d, e, "version", &p->version)) < 0 ||
 	    (r = entry_hashes(x, e, p)) < 0)
 		return r;
+	/*
+	 * No hash check here: pixi records none for a direct URL ("direct+https:
+	 * ..."), and fetching refuses an unverifiable wheel unless told not to.
+	 */
 	lock_finish_pip(c, editable && strcmp(editable, "true") == 0);
-	if (c->wheels.n != before)
-		return 0; /* skipped */
-	return need_hash(x, &c->wheels.v[c->wheels.n - 1], loc);
+	return 0;
 }
 
 static errint_t add_selected(struct pixi *x, yaml_node_t *sel)

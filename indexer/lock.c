@@ -257,6 +257,9 @@ char *cfs_lock_resolve_url(const char *lock_path, const char *url)
 	cleanup_free char *dir = NULL, *abs = NULL;
 	const char *slash;
 
+	/* pixi marks a wheel's direct URL (not from an index) "direct+". */
+	if (url && strncmp(url, "direct+", 7) == 0 && url_root_len(url + 7, strlen(url + 7)))
+		url += 7;
 	if (!url || !*url || *url == '/' || url_root_len(url, strlen(url)) ||
 	    strncmp(url, "file:", 5) == 0)
 		return cfs_xstrdup(url ? url : "");

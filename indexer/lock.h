@@ -91,7 +91,8 @@ struct cfs_lock {
  * pixi.lock (versions 4 to 7): reads the environment's packages for
  * platform, each found in the top-level packages list by its location (and
  * for versions 6 and 7 by the selector's name and build fields).  Every
- * built entry must carry a sha256 or md5.  Wheels are installed; source
+ * built conda package must carry a sha256 or md5 (a wheel may not: pixi
+ * records none for a direct URL).  Wheels are installed; source
  * distributions, git, directory and editable pypi entries and conda source
  * packages are listed in skipped.
  *
@@ -141,7 +142,8 @@ errint_t cfs_lock_parse_env(const char *path, const char *data, size_t len,
 /*
  * Where to fetch url from: a relative path (no scheme, not starting with
  * '/') is taken relative to the directory of the lock file at lock_path;
- * anything else is returned as is.  Caller frees.
+ * pixi's "direct+https://..." loses its "direct+"; anything else is
+ * returned as is.  Caller frees.
  */
 char *cfs_lock_resolve_url(const char *lock_path, const char *url);
 

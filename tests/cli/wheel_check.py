@@ -188,6 +188,33 @@ def good(root):
           f"conda-lock.yml manager: pip wheel at a path relative to the lock: {r.stderr.strip()}")
 
 
+def direct_url(root):
+    """pixi writes a wheel from a direct URL as "direct+URL", without a hash."""
+    py = python_pkg(root)
+    w = wheel(root, "direct-1.0-py3-none-any.whl", {"direct.py": (b"Z = 3\n", 0o644)},
+              dist_info="direct-1.0.dist-info")
+    text = "\n".join([
+        "version: 6", "environments:", "  default:", "    channels:",
+        "    - url: https://conda.anaconda.org/conda-forge/", "    packages:", "      linux-64:",
+        f"      - conda: {fl.file_url(py)}", f"      - pypi: direct+{fl.file_url(w)}",
+        "packages:", f"- conda: {fl.file_url(py)}", f"  sha256: {fl.sha256_file(py)}",
+        f"- pypi: direct+{fl.file_url(w)}", "  name: direct", "  version: '1.0'", ""])
+    lockfile = os.path.join(root, "direct.lock")
+    with open(lockfile, "w") as f:
+        f.write(text)
+    cfs = os.path.join(root, "direct.cfs")
+    r = index(root, lockfile, cfs)
+    check(r.returncode == 1 and len(r.stderr.splitlines()) == 1 and
+          "direct-1.0-py3-none-any.whl: file://" in r.stderr and
+          "no sha256 or md5 to verify against (--allow-unverified accepts it)" in r.stderr and
+          not os.path.exists(cfs), f"a direct URL wheel without a hash: {r.stderr.strip()}")
+    r = run(CONDAFS, "index", lockfile, "-o", cfs, "--store", os.path.join(root, "store"),
+            "--cache", os.path.join(root, "cache"), "--no-compile", "-q", "--allow-unverified")
+    check(r.returncode == 0 and
+          cat(root, cfs, "lib/python3.11/site-packages/direct.py") == b"Z = 3\n",
+          f"... installed with --allow-unverified, from the URL after 'direct+': {r.stderr.strip()}")
+
+
 def bad(root):
     def case(what, fn, members=None, want=(), with_python=True, **kw):
         d = tempfile.mkdtemp(dir=root)
@@ -262,6 +289,7 @@ def main():
     root = tempfile.mkdtemp(prefix="cfs-wheel-")
     try:
         good(root)
+        direct_url(root)
         bad(root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
