@@ -315,23 +315,72 @@ static errint_t add_pypi(struct pixi *x, yaml_node_t *e, const char *loc)
 	return 0;
 }
 
+/*
+ * Version 7's "source: NAME[HASH] @ LOCATION": a conda package pixi builds
+ * from source, which condafs cannot install.
+ */
+static void add_source(struct pixi *x, yaml_node_t *sel, const char *spec)
+{
+	struct cfs_lock_pkg *p = lock_pkg_list_push(&x->c->skipped);
+	const char *at = strstr(spec, " @ ");
+
+	p->line = yline(sel);
+	p->manager = CFS_MGR_CONDA;
+	p->name = cfs_xstrndup(spec, strcspn(spec, "[ @"));
+	p->url = cfs_xstrdup(at ? at + 3 : spec);
+	p->unbuildable = "a conda package pixi builds from source";
+	lock_pkg_split_url(p, true);
+}
+
 static errint_t add_selected(struct pixi *x, yaml_node_t *sel)
 {
 	const char *conda = yscalar(ymap_get(x->d, sel, "conda"));
 	const char *pypi = yscalar(ymap_get(x->d, sel, "pypi"));
+	const char *source = yscalar(ymap_get(x->d, sel, "source"));
 	const char *loc = conda ? conda : pypi;
 	yaml_node_t *e;
 
+	if (sel->type == YAML_MAPPING_NODE && !loc && source) {
+		add_source(x, sel, source);
+		return 0;
+	}
 	if (sel->type != YAML_MAPPING_NODE || !loc)
 		return lock_err(x->c, yline(sel), "environment '%.64s', platform %s: an entry "
-				"is neither 'conda: LOCATION' nor 'pypi: LOCATION'", x->env,
-				x->c->platform);
+				"is neither 'conda: LOCATION', 'pypi: LOCATION' nor 'source: ...'",
+				x->env, x->c->platform);
 	e = find_entry(x, sel, !conda, loc);
 	if (!e)
 		return lock_err(x->c, yline(sel), "environment '%.64s', platform %s: %s package "
 				"%.200s is not in the lock's packages list", x->env,
 				x->c->platform, conda ? "conda" : "pypi", loc);
 	return conda ? add_conda(x, e, loc) : add_pypi(x, e, loc);
+}
+
+/*
+ * Version 7 may name a platform ("linux-64-cuda" with "subdir: linux-64" in
+ * the top-level platforms list): the packages of the one platform whose
+ * subdir is c->platform, or NULL.
+ */
+static yaml_node_t *named_platform(struct pixi *x, yaml_node_t *root, yaml_node_t *plats)
+{
+	yaml_node_t *decl = ymap_get(x->d, root, "platforms"), *found = NULL;
+
+	if (!decl || decl->type != YAML_SEQUENCE_NODE)
+		return NULL;
+	for (yaml_node_item_t *i = decl->data.sequence.items.start;
+	     i < decl->data.sequence.items.top; i++) {
+		yaml_node_t *p = yaml_document_get_node(x->d, *i);
+		const char *name = yscalar(ymap_get(x->d, p, "name"));
+		const char *subdir = yscalar(ymap_get(x->d, p, "subdir"));
+		yaml_node_t *list = name ? ymap_get(x->d, plats, name) : NULL;
+
+		if (!subdir || strcmp(subdir, x->c->platform) != 0 || !list)
+			continue;
+		if (found)
+			return NULL; /* two: the user must name one */
+		found = list;
+	}
+	return found;
 }
 
 static errint_t pixi_version(struct lock_ctx *c, yaml_document_t *d, yaml_node_t *root)
@@ -374,6 +423,8 @@ errint_t lock_parse_pixi(struct lock_ctx *c, yaml_document_t *d, yaml_node_t *ro
 	}
 	plats = ymap_get(d, env, "packages");
 	list = ymap_get(d, plats, c->platform);
+	if (!list)
+		list = named_platform(&x, root, plats);
 	if (!list) {
 		have = key_list(d, plats);
 		return lock_err(c, yline(env), "environment '%.64s' has no packages for platform "
