@@ -16,7 +16,8 @@ from workloads import WORKLOADS as ALL_WORKLOADS, drop_caches, sh  # noqa: E402
 CONDAFS, WORK = sys.argv[1], sys.argv[2]
 RUNS = int(os.environ.get("CFS_BENCH_RUNS", "5"))
 # plain and squash are the references; cold-read and warm-read are cold and
-# warm with --no-passthrough (every read through the daemon).
+# warm with --no-passthrough (every read through the daemon); warm-noopen is
+# warm with --no-open (no OPEN or RELEASE requests, no passthrough).
 VARIANTS = ["plain", "squash"] + os.environ.get(
     "CFS_BENCH_VARIANTS", "cold warm warm-read http").split()
 # CFS_BENCH_WORKLOADS picks some of startup, entrypoint, walk, readall.
@@ -85,7 +86,8 @@ def remove_old_caches(pause):
 def mounter(kind, plain, img, url):
     # "warm-read": the warm cache, every read served by the daemon.
     cache = os.path.join(WORK, "cache-" + kind.split("-")[0])
-    extra = ["--no-passthrough"] if kind.endswith("-read") else []
+    extra = (["--no-passthrough"] if kind.endswith("-read") else
+             ["--no-open"] if kind.endswith("-noopen") else [])
 
     def mount(fresh_cache):
         if kind == "plain":

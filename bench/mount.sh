@@ -14,6 +14,7 @@
 # on a fresh mount with the page cache dropped (when the kernel lets us).
 # usage: bench/mount.sh [RUNS]     (default 5)
 #   CFS_BENCH_VARIANTS="cold warm warm-read http"  condafs variants besides plain and squash
+#                                                  (also warm-noopen: --no-open)
 #   CFS_BENCH_WORKLOADS="startup readall"          a subset of the workloads
 #   CFS_BENCH_KEEP_PAGE_CACHE=1                    page cache hot: not dropped before each run
 #   CFS_PYENV_BIG=1                                the 93-package environment

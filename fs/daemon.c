@@ -100,6 +100,7 @@ static errint_t fs_setup(struct cfs_fs *fs, const struct cfs_fs_opts *o, struct 
 	fs->gid = getgid();
 	fs->started = time(NULL);
 	atomic_store(&fs->passthrough, !o->no_passthrough);
+	fs->want_no_open = o->no_open;
 	if ((r = cfs_tree_load(&fs->tree, o->index, err)) < 0)
 		return r;
 	if ((r = cfs_access_setup(fs, o, err)) < 0)

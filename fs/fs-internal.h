@@ -333,6 +333,8 @@ struct cfs_fs {
 	struct cfs_prefetch *prefetch; /* or NULL */
 	_Atomic bool passthrough; /* hand cached files to the kernel (see ops.c) */
 	bool no_opendir;          /* the kernel opens directories without asking */
+	bool want_no_open;        /* --no-open */
+	bool no_open;             /* the kernel opens files without asking */
 };
 
 void cfs_objtab_init(struct cfs_objtab *t);

@@ -55,6 +55,7 @@ struct cfs_fs_opts {
 	const char *workset;    /* a working set file (policy/workset.h), or NULL */
 	bool strict;            /* serve only the working set's paths */
 	bool no_passthrough;    /* serve every read itself, never through a backing file */
+	bool no_open;           /* the kernel opens files without asking (see ops.c) */
 	const char *prefetch;   /* a working set or trace whose objects to prefetch */
 	unsigned prefetch_jobs; /* concurrent prefetches */
 	/* HTTP(S) and S3 stores (docs/mount.md, "Fetching over a network"): */
@@ -77,7 +78,7 @@ void cfs_fs_opts_init(struct cfs_fs_opts *o);
  * "cache_size", "cache-size" and "--cache-size" are the same.  Names:
  * store, cache, cache_size, fetch_timeout, fetch_retries, pruned, trace,
  * workset, strict (no value), prefetch, prefetch_jobs, no_packs (no value),
- * speculate, stream_packs, http_version, cacert, no_passthrough (no value).  o keeps pointers
+ * speculate, stream_packs, http_version, cacert, no_passthrough, no_open (no value).  o keeps pointers
  * to value.  Returns -ENOENT for a name that is not condafs's (a FUSE
  * option), or -EINVAL with "--cache-size wants a size like 512M or 2G, not
  * 'x'" (the name as given).

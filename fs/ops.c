@@ -123,6 +123,24 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
 		fs->no_opendir = true;
 	}
+	/*
+	 * --no-open: the first OPEN is answered with ENOSYS, and the kernel
+	 * then opens files without asking and keeps their pages across opens:
+	 * no OPEN and RELEASE per file (two of the three requests of a cached
+	 * file with passthrough), but every read the page cache lacks comes to
+	 * the daemon (op_read fetches the object then), as passthrough needs
+	 * an open.  Profiling records opens, so a trace keeps them.
+	 */
+	if (fs->want_no_open && fs->trace)
+		cfs_info("no-open: off: --trace records every open");
+	else if (fs->want_no_open && !(conn->capable & FUSE_CAP_NO_OPEN_SUPPORT))
+		cfs_info("no-open: this kernel does not offer it; files are opened as usual");
+	else if (fs->want_no_open) {
+		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
+		fs->no_open = true;
+		atomic_store(&fs->passthrough, false);
+		cfs_info("no-open: on: the kernel opens files without the daemon (no passthrough)");
+	}
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
@@ -219,6 +237,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	if (fs->no_open) {
+		/* The kernel takes it as success, and asks no more. */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	atomic_fetch_add(&fs->stats.opens, 1);
 	if (n->size > 0) {
 		r = cfs_obj_get(fs, (uint32_t)ino, &o);
@@ -249,11 +272,23 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct cfs_fs *fs = fs_of(req);
-	struct cfs_obj *o = fh_obj(fi);
+	struct cfs_obj *o = fh_obj(fi), *held = NULL;
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(0);
+	const struct cfs_inode *n;
+	int r;
 
+	/* Without opens (--no-open) the read brings the object in. */
+	if (!o && fs->no_open && (n = get_node(fs, ino)) && S_ISREG(n->mode) && n->size > 0) {
+		if ((r = cfs_obj_get(fs, (uint32_t)ino, &held)) < 0) {
+			fuse_reply_err(req, -r);
+			return;
+		}
+		o = held;
+	}
 	if (!o || off < 0 || (uint64_t)off >= o->size) {
 		fuse_reply_buf(req, NULL, 0);
+		if (held)
+			cfs_obj_put(fs, held);
 		return;
 	}
 	if (size > o->size - (uint64_t)off)
@@ -264,6 +299,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	buf.buf[0].pos = off;
 	atomic_fetch_add(&fs->stats.bytes_served, size);
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	if (held)
+		cfs_obj_put(fs, held);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -70,13 +70,15 @@ errint_t cfs_fs_opts_set(struct cfs_fs_opts *o, const char *name, const char *va
 
 	canonical(name, key, sizeof(key));
 #define KEY(k) (strcmp(key, k) == 0)
-	if (KEY("strict") || KEY("no_packs") || KEY("no_passthrough")) {
+	if (KEY("strict") || KEY("no_packs") || KEY("no_passthrough") || KEY("no_open")) {
 		if (value)
 			return cfs_err_set(err, EINVAL, "%s takes no value", name);
 		if (KEY("strict"))
 			o->strict = true;
 		else if (KEY("no_packs"))
 			o->no_packs = true;
+		else if (KEY("no_open"))
+			o->no_open = true;
 		else
 			o->no_passthrough = true;
 		return 0;

@@ -64,6 +64,7 @@ static const char run_help[] =
 	"      --no-packs, --speculate SIZE, --stream-packs WHEN, --http-version V,\n"
 	"      --cacert FILE          network fetching, as for condafs mount\n"
 	"      --no-passthrough       serve every read from the daemon, as for condafs mount\n"
+	"      --no-open              no open requests, pages kept, as for condafs mount\n"
 	"      --log-file FILE        append the daemon's log to FILE, not stderr\n"
 	"  -q, --quiet                only errors\n"
 	"  -v, --verbose              more detail (twice for debug output)\n"

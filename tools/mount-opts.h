@@ -30,6 +30,7 @@
 	{ "prefetch-jobs", required_argument, NULL, CLI_MOUNT_OPT }, \
 	{ "no-packs", no_argument, NULL, CLI_MOUNT_OPT }, \
 	{ "no-passthrough", no_argument, NULL, CLI_MOUNT_OPT }, \
+	{ "no-open", no_argument, NULL, CLI_MOUNT_OPT }, \
 	{ "speculate", required_argument, NULL, CLI_MOUNT_OPT }, \
 	{ "stream-packs", required_argument, NULL, CLI_MOUNT_OPT }, \
 	{ "http-version", required_argument, NULL, CLI_MOUNT_OPT }, \

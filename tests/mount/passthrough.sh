@@ -8,6 +8,8 @@
 #    daemon; every byte read and mapped equals the index.
 #  - Eviction under load while passthrough files are open and mapped: the
 #    held cache files stay, and read right.
+#  - --no-open: no OPEN or RELEASE requests; reads fetch, and pages stay
+#    across opens; --trace keeps opens.
 #  - --no-passthrough, and a mount by an unprivileged user (the kernel
 #    refuses it backing files): the daemon serves every read, correctly,
 #    and says why in one log line.
@@ -63,6 +65,34 @@ python3 "$HERE/check-tree.py" "$CONDAFS" "$IDX" /env --cat 20 --mmap
 [[ $PT == 0 || $(stat_field /env bytes_served) == 0 ]] || fail "reads reached the daemon"
 [[ $(stat_field /env fetch_errors) == 0 ]] || fail "fetch errors"
 check_cache "$T/cache"
+umount_env /env
+
+# ---- --no-open, empty cache: the kernel opens files without the daemon,
+# reads fetch what they need, and a second run on the same mount reads
+# nothing through the daemon (pages kept across opens).
+: >"$T/daemon.log"
+mount_env "$IDX" /env --cache "$T/cache-noopen" --no-open -v
+/env/bin/python3 -c 'import json, ssl, flask' || fail "python3 failed with --no-open"
+[[ $(log_count "$T/daemon.log" "no-open: on") == 1 ]] || fail "--no-open: no 'no-open: on' line"
+[[ $(stat_field /env opens) == 0 ]] || fail "--no-open: $(stat_field /env opens) opens reached the daemon"
+[[ $(stat_field /env passthrough) == False ]] || fail "--no-open: passthrough is on"
+fetched=$(stat_field /env objects_fetched)
+served=$(stat_field /env bytes_served)
+[[ $fetched -gt 0 && $served -gt 0 ]] || fail "--no-open: reads fetched $fetched objects, served $served bytes"
+/env/bin/python3 -c 'import json, ssl, flask' || fail "python3 failed again with --no-open"
+[[ $(stat_field /env bytes_served) == "$served" ]] ||
+	fail "--no-open: the second run read $(( $(stat_field /env bytes_served) - served )) bytes through the daemon"
+python3 "$HERE/check-tree.py" "$CONDAFS" "$IDX" /env --cat 10 --mmap
+[[ $(stat_field /env fetch_errors) == 0 ]] || fail "--no-open: fetch errors"
+check_cache "$T/cache-noopen"
+umount_env /env
+log "--no-open: $fetched objects fetched by reads, none read again by a second run, every byte right"
+: >"$T/daemon.log"
+mount_env "$IDX" /env --cache "$T/cache-noopen" --no-open --trace "$T/noopen.trace" -v
+/env/bin/python3 -c 'import json' || fail "python3 failed with --no-open --trace"
+[[ $(log_count "$T/daemon.log" "no-open: off: --trace records every open") == 1 ]] ||
+	fail "--no-open --trace: no line saying opens are kept"
+[[ $(stat_field /env opens) -gt 0 ]] || fail "--no-open --trace: no opens"
 umount_env /env
 
 # ---- --no-passthrough, same (warm) cache: the daemon serves.
