@@ -80,13 +80,16 @@ fetched=$(stat_field /env objects_fetched)
 served=$(stat_field /env bytes_served)
 [[ $fetched -gt 0 && $served -gt 0 ]] || fail "--no-open: reads fetched $fetched objects, served $served bytes"
 /env/bin/python3 -c 'import json, ssl, flask' || fail "python3 failed again with --no-open"
-[[ $(stat_field /env bytes_served) == "$served" ]] ||
-	fail "--no-open: the second run read $(( $(stat_field /env bytes_served) - served )) bytes through the daemon"
+# The page cache may drop a page under load: the second run reads next to
+# nothing (each run re-reading its files would read as much as the first).
+again=$(( $(stat_field /env bytes_served) - served ))
+[[ $again -le $((served / 20)) ]] ||
+	fail "--no-open: the second run read $again bytes through the daemon (the first $served)"
 python3 "$HERE/check-tree.py" "$CONDAFS" "$IDX" /env --cat 10 --mmap
 [[ $(stat_field /env fetch_errors) == 0 ]] || fail "--no-open: fetch errors"
 check_cache "$T/cache-noopen"
 umount_env /env
-log "--no-open: $fetched objects fetched by reads, none read again by a second run, every byte right"
+log "--no-open: $fetched objects fetched by reads ($served bytes), $again bytes read again by a second run, every byte right"
 : >"$T/daemon.log"
 mount_env "$IDX" /env --cache "$T/cache-noopen" --no-open --trace "$T/noopen.trace" -v
 /env/bin/python3 -c 'import json' || fail "python3 failed with --no-open --trace"
