@@ -446,8 +446,8 @@ errint_t cfs_export_measure(struct cfs_ws_tree *t, const struct cfs_export_opts 
 		count(x);
 		s = export_stream_new(-1, CFS_COMP_NONE, false);
 		r = export_write_tar(x, s);
-		if (r == 0)
-			r = export_stream_finish(s);
+		if (r == 0 && (r = export_stream_finish(s)) < 0)
+			cfs_err_set(err, -r, "measuring the tar: %s", strerror(-r));
 		res->out_bytes = export_stream_out_size(s);
 		export_stream_free(s);
 	}

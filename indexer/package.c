@@ -544,7 +544,7 @@ errint_t cfs_package_install(const struct cfs_install_opts *opts, const char *ar
 		memcpy(out->md5, lp->md5, CFS_MD5_LEN);
 	out->has_md5 = lp->has_md5;
 	out->archive_size = archive_size;
-	if (!cfs_ends_with(lp->fn, ".conda") && !cfs_ends_with(lp->fn, ".tar.bz2"))
+	if (!conda && !cfs_ends_with(lp->fn, ".tar.bz2"))
 		r = cfs_err_set(err, EINVAL, "%s: unknown package format (want .conda or .tar.bz2)",
 				c.label);
 	else

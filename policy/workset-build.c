@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <sqlite3.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -324,7 +325,7 @@ static errint_t trace_header(const struct cfs_ws_tree *t, json_t *o, const char 
 	return 0;
 }
 
-errint_t cfs_ws_read_trace(const struct cfs_ws_tree *t, uint8_t *marks, const char *path,
+static errint_t read_trace(const struct cfs_ws_tree *t, uint8_t *marks, const char *path,
 			   struct cfs_ws_trace_stats *st, struct cfs_err *err)
 {
 	cleanup_file FILE *f = fopen(path, "re");
@@ -394,6 +395,19 @@ errint_t cfs_ws_read_trace(const struct cfs_ws_tree *t, uint8_t *marks, const ch
 		return cfs_err_set(err, EINVAL, "%s: not a condafs trace (no header line)", path);
 	st->paths = count_marks(t, marks) - before;
 	return 0;
+}
+
+errint_t cfs_ws_read_trace(const struct cfs_ws_tree *t, uint8_t *marks, const char *path,
+			   struct cfs_ws_trace_stats *st, struct cfs_err *err)
+{
+	int r = read_trace(t, marks, path, st, err);
+
+	if (r < 0) {
+		/* A header read before the error leaves nothing for the caller to free. */
+		free(st->index);
+		st->index = NULL;
+	}
+	return r;
 }
 
 /* "keep <glob>" as policy text: quoted so that spaces and '#' stay in the glob. */

@@ -76,7 +76,8 @@ struct cfs_ws_trace_stats {
  * Marks every path of the trace file at path (JSON lines, docs/profiling.md).
  * A header whose prefix differs from t's is an error; a different lock is a
  * warning.  A last line cut short (no newline, invalid) is a warning.
- * Errors: "<trace>:<line>: ...".  st is filled; the caller frees st->index.
+ * Errors: "<trace>:<line>: ...".  st is filled; on success the caller frees
+ * st->index (on failure it is NULL).
  */
 errint_t cfs_ws_read_trace(const struct cfs_ws_tree *t, uint8_t *marks, const char *path,
 			   struct cfs_ws_trace_stats *st, struct cfs_err *err);
