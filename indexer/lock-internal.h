@@ -47,6 +47,9 @@ int lock_line_at(const char *data, size_t off);
  */
 void lock_pkg_split_url(struct cfs_lock_pkg *p, bool only_fn);
 
+/* The length of fn's (len bytes) ".conda" or ".tar.bz2" suffix, 0 without one. */
+size_t lock_pkg_ext_len(const char *fn, size_t len);
+
 /* Completes a conda package: URL parts, then name/version/build from fn. */
 errint_t lock_pkg_finish_conda(struct lock_ctx *c, struct cfs_lock_pkg *p);
 

@@ -260,10 +260,7 @@ static errint_t need_hash(struct pixi *x, const struct cfs_lock_pkg *p, const ch
 
 static bool is_conda_archive(const char *loc)
 {
-	size_t n = strcspn(loc, "?#");
-
-	return (n > 6 && memcmp(loc + n - 6, ".conda", 6) == 0) ||
-	       (n > 8 && memcmp(loc + n - 8, ".tar.bz2", 8) == 0);
+	return lock_pkg_ext_len(loc, strcspn(loc, "?#")) > 0;
 }
 
 static errint_t add_conda(struct pixi *x, yaml_node_t *e, const char *loc)

@@ -100,7 +100,7 @@ int lock_line_at(const char *data, size_t off)
 
 /* ---- file names and URLs ---- */
 
-static size_t pkg_ext_len(const char *fn, size_t len)
+size_t lock_pkg_ext_len(const char *fn, size_t len)
 {
 	for (size_t i = 0; i < CFS_ARRAY_SIZE(pkg_exts); i++) {
 		size_t n = strlen(pkg_exts[i]);
@@ -113,7 +113,7 @@ static size_t pkg_ext_len(const char *fn, size_t len)
 errint_t cfs_lock_split_fn(const char *fn, char **name, char **version,
 			   char **build)
 {
-	size_t len = strlen(fn), base = len - pkg_ext_len(fn, len);
+	size_t len = strlen(fn), base = len - lock_pkg_ext_len(fn, len);
 	const char *b, *v;
 
 	if (base == len || memchr(fn, '/', len))
@@ -186,7 +186,7 @@ errint_t lock_pkg_finish_conda(struct lock_ctx *c, struct cfs_lock_pkg *p)
 		return 0;
 	if (p->name)
 		snprintf(who, sizeof(who), "package '%.120s': ", p->name);
-	if (!pkg_ext_len(p->fn, strlen(p->fn)))
+	if (!lock_pkg_ext_len(p->fn, strlen(p->fn)))
 		return lock_err(c, p->line,
 			    "%s'%.200s' does not name a .conda or .tar.bz2 file",
 			    who, p->url);
@@ -308,7 +308,7 @@ static bool looks_like_pkg(const char *a, size_t n)
 		n = (size_t)(hash - a);
 	query = memchr(a, '?', n);
 	return !memchr(a, ' ', n) && !memchr(a, '\t', n) &&
-	       pkg_ext_len(a, query ? (size_t)(query - a) : n);
+	       lock_pkg_ext_len(a, query ? (size_t)(query - a) : n);
 }
 
 enum lock_format { FMT_EMPTY, FMT_EXPLICIT, FMT_YAML };
