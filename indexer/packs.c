@@ -54,6 +54,35 @@ static errint_t flush(struct packer *k, int64_t pkg)
 	return r;
 }
 
+/* Ends with suffix. */
+static bool ends(const char *s, size_t len, const char *suffix)
+{
+	size_t n = strlen(suffix);
+	return len >= n && memcmp(s + len - n, suffix, n) == 0;
+}
+
+enum cfs_pack_heat cfs_pack_heat(const char *path, bool bytecode)
+{
+	size_t len = strlen(path);
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	/* Bytecode: what Python reads instead of the sources beside it. */
+	if (strstr(path, "__pycache__/") && ends(path, len, ".pyc"))
+		return strstr(base, ".opt-") ? CFS_HEAT_COLD : CFS_HEAT_HOT;
+	if (strncmp(path, "bin/", 4) == 0 || ends(path, len, ".so") || strstr(base, ".so.") ||
+	    ends(path, len, ".pth"))
+		return CFS_HEAT_HOT;
+	if ((bytecode && ends(path, len, ".py")) || ends(path, len, ".pyi") || ends(path, len, ".a") ||
+	    ends(path, len, ".la") || ends(path, len, ".h") || ends(path, len, ".hpp") ||
+	    strncmp(path, "include/", 8) == 0 || strncmp(path, "conda-meta/", 11) == 0 ||
+	    strncmp(path, "share/doc/", 10) == 0 || strncmp(path, "share/man/", 10) == 0 ||
+	    strncmp(path, "share/info/", 11) == 0 || strstr(path, "/tests/") ||
+	    strstr(path, "/test/"))
+		return CFS_HEAT_COLD;
+	return CFS_HEAT_WARM;
+}
+
 errint_t cfs_index_write_packs(struct cfs_db *db, struct cfs_store *store, struct cfs_tree *tree,
 			       const struct cfs_package *pkgs, size_t n_pkgs,
 			       struct cfs_index_packs *res, struct cfs_err *err)
@@ -64,16 +93,21 @@ errint_t cfs_index_write_packs(struct cfs_db *db, struct cfs_store *store, struc
 	memset(res, 0, sizeof(*res));
 	for (size_t i = 0; i < n_pkgs && r == 0; i++) {
 		const struct cfs_package *p = &pkgs[i];
+		bool bytecode = false;
 
-		for (size_t e = 0; e < p->n_entries; e++) {
-			const uint8_t *digest;
-			uint64_t csize;
+		for (size_t e = 0; e < p->n_entries && !bytecode; e++)
+			bytecode = strstr(p->entries[e].path, "__pycache__/") != NULL;
+		for (int heat = CFS_HEAT_HOT; heat <= CFS_HEAT_COLD; heat++)
+			for (size_t e = 0; e < p->n_entries; e++) {
+				const uint8_t *digest;
+				uint64_t csize;
 
-			if (S_ISREG(p->entries[e].mode) &&
-			    cfs_tree_served_file(tree, p->entries[e].path, (int64_t)i + 1, &digest,
-						 &csize))
-				add(&k, digest, csize);
-		}
+				if (S_ISREG(p->entries[e].mode) &&
+				    cfs_pack_heat(p->entries[e].path, bytecode) == (enum cfs_pack_heat)heat &&
+				    cfs_tree_served_file(tree, p->entries[e].path, (int64_t)i + 1,
+							 &digest, &csize))
+					add(&k, digest, csize);
+			}
 		r = flush(&k, (int64_t)i + 1);
 	}
 	if (r == 0)

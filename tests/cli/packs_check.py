@@ -102,24 +102,49 @@ def check_index(cfs, store, label):
         check_pack_file(store, name, entries, size, f"{label}: pack {pid}")
         ok_all = ok_all and bool(entries)
 
-    # Install order: package packs by package id, each holding its served files in
-    # install order (by path), an object only in the first package serving it; last
-    # the files of no package.
+    # Package packs by package id, each holding its served files by heat (hot,
+    # warm, cold: see heat()), then in install order (by path), an object only
+    # in the first package serving it; last the files of no package.
     expect, seen = [], set()
     pkg_ids = sorted({n["package"] for n in served if n["package"]})
     by_pkg = {}
-    for n in sorted(served, key=lambda n: n["path"].encode()):
+    bytecode = {n["package"] for n in files if "__pycache__/" in n["path"]}
+    for n in sorted(served, key=lambda n: (heat(n["path"], n["package"] in bytecode)
+                                           if n["package"] else 0, n["path"].encode())):
         by_pkg.setdefault(n["package"], []).append(n["digest"])
     for pkg in pkg_ids + [None]:
         got = [d for d in by_pkg.get(pkg, []) if not (d in seen or seen.add(d))]
         if got:
             expect.append((pkg, got))
+    # Not vacuous: some pack holds hot and cold files, the hot ones first.
+    order = {}
+    for n in served:
+        if n["package"]:
+            order.setdefault(n["package"], []).append(n)
+    mixed = [pkg for pkg, ns_ in order.items()
+             if {heat(n["path"], pkg in bytecode) for n in ns_} >= {0, 2}]
+    check(mixed, f"{label}: {len(mixed)} packages have hot and cold files")
     actual = [(pkg, [d.hex() for (d,) in db.execute(
         "SELECT digest FROM objects WHERE pack = ? ORDER BY pack_offset", (pid,))])
         for pid, _, _, pkg in packs]
-    check(actual == expect and ok_all, f"{label}: packs follow install order: one per package "
-          "with served files, in path order, each object once, files of no package last")
+    check(actual == expect and ok_all, f"{label}: packs follow heat, then install order: one per "
+          "package with served files, in path order, each object once, files of no package last")
     return db, packs, ns
+
+
+def heat(path, bytecode):
+    """0 hot, 1 warm, 2 cold: the order of a package's files in its pack
+    (indexer/packs.h): what programs load first, what they rarely read last."""
+    base = path.rsplit("/", 1)[-1]
+    if "__pycache__/" in path and path.endswith(".pyc"):
+        return 2 if ".opt-" in base else 0
+    if path.startswith("bin/") or path.endswith((".so", ".pth")) or ".so." in base:
+        return 0
+    if ((bytecode and path.endswith(".py")) or path.endswith((".pyi", ".a", ".la", ".h", ".hpp"))
+            or path.startswith(("include/", "conda-meta/", "share/doc/", "share/man/",
+                                "share/info/")) or "/tests/" in path or "/test/" in path):
+        return 2
+    return 1
 
 
 def body(work):
