@@ -38,6 +38,10 @@ ONLY = env_list("CFS_NET_VARIANTS", "")
 SQUASH = os.environ.get("CFS_NET_SQUASH", "1") == "1"
 JSON_OUT = os.environ.get("CFS_NET_JSON") or os.path.join(WORK, "network.json")
 TBF_BURST = os.environ.get("CFS_NET_BURST", "128kb")
+# Added to every `condafs mount` (e.g. "-vv": the daemon's fetch timeline
+# goes to the daemon's log, CFS_NET_DAEMON_LOG, kept after the run).
+MOUNT_EXTRA = os.environ.get("CFS_NET_MOUNT_ARGS", "").split()
+DAEMON_LOG = os.environ.get("CFS_NET_DAEMON_LOG") or os.path.join(WORK, "daemon.log")
 
 # The variants measured in every cell, each on a fresh mount with an empty
 # cache, timed from starting `condafs mount` to the workload's end.  Add a
@@ -329,11 +333,11 @@ def run_condafs(argv, index, store, args):
     drop_caches()
     dt = timed(argv, lambda: sh(CONDAFS, "mount", index, ENV, "--store", store,
                                 "--cache", cache, "--log-file",
-                                os.path.join(WORK, "daemon.log"), *args))
+                                DAEMON_LOG, *args, *MOUNT_EXTRA))
     st = stats()
     umount_env()
     retire(cache)
-    return dt, {k: st[k] for k in ("objects_fetched", "fetch_errors") if k in st}
+    return dt, {k: st[k] for k in ("objects_fetched", "fetch_errors", "fetch_waits", "fetch_wait_ms") if k in st}
 
 
 def run_download(argv, url):

@@ -14,6 +14,7 @@ typeof(curl_easy_reset) *sym_curl_easy_reset;
 typeof(curl_easy_cleanup) *sym_curl_easy_cleanup;
 typeof(curl_easy_setopt) *sym_curl_easy_setopt;
 typeof(curl_easy_getinfo) *sym_curl_easy_getinfo;
+typeof(curl_easy_pause) *sym_curl_easy_pause;
 typeof(curl_easy_perform) *sym_curl_easy_perform;
 typeof(curl_easy_strerror) *sym_curl_easy_strerror;
 typeof(curl_slist_append) *sym_curl_slist_append;
@@ -37,6 +38,7 @@ static const struct cfs_dlsym syms[] = {
 	SYM(curl_easy_cleanup),
 	SYM(curl_easy_setopt),
 	SYM(curl_easy_getinfo),
+	SYM(curl_easy_pause),
 	SYM(curl_easy_perform),
 	SYM(curl_easy_strerror),
 	SYM(curl_slist_append),

@@ -22,6 +22,7 @@ extern typeof(curl_easy_reset) *sym_curl_easy_reset;
 extern typeof(curl_easy_cleanup) *sym_curl_easy_cleanup;
 extern typeof(curl_easy_setopt) *sym_curl_easy_setopt;
 extern typeof(curl_easy_getinfo) *sym_curl_easy_getinfo;
+extern typeof(curl_easy_pause) *sym_curl_easy_pause;
 extern typeof(curl_easy_perform) *sym_curl_easy_perform;
 extern typeof(curl_easy_strerror) *sym_curl_easy_strerror;
 extern typeof(curl_slist_append) *sym_curl_slist_append;

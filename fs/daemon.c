@@ -123,6 +123,10 @@ static errint_t fs_setup(struct cfs_fs *fs, const struct cfs_fs_opts *o, struct 
 	if ((r = cfs_cache_open(cache_dir, o->cache_size, &fs->stats, cfs_objtab_held_unlinked, fs,
 				&fs->cache, err)) < 0)
 		return r;
+	/* Local stores read objects from packs too. */
+	if (!o->no_packs && !cfs_remote_url(fs->remote) &&
+	    (r = cfs_packmap_load(&fs->packs, o->index, false, err)) < 0)
+		return r;
 	if (cfs_remote_url(fs->remote)) {
 		struct cfs_fetcher_opts fo = {
 			.packs = !o->no_packs,
@@ -135,7 +139,7 @@ static errint_t fs_setup(struct cfs_fs *fs, const struct cfs_fs_opts *o, struct 
 					? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_2TLS,
 			.cacert = o->cacert,
 		};
-		if (!o->no_packs && (r = cfs_packmap_load(&fs->packs, o->index, err)) < 0)
+		if (!o->no_packs && (r = cfs_packmap_load(&fs->packs, o->index, true, err)) < 0)
 			return r;
 		if ((r = cfs_fetcher_new(fs, &fo, &fs->fetcher, err)) < 0)
 			return r;

@@ -73,6 +73,12 @@
 #define STREAM_MIN_WAIT_US 2000
 /* An open waits this much past its deadline for the transfer's own error. */
 #define WAIT_GRACE_MS 1000
+/*
+ * Bytes of background transfers decoded in one turn of the engine loop.
+ * libcurl reads a socket for as long as it has data, so without a limit
+ * one call could decode a stream's megabytes while an open waits to start.
+ */
+#define BACKGROUND_SLICE (128ull << 10)
 
 enum want_state { W_PENDING, W_DONE, W_FAILED };
 
@@ -109,6 +115,7 @@ struct xfer {
 	size_t n_spans, alloc_spans;
 	int64_t not_before;    /* backoff, cfs_now_ms() */
 	bool running;
+	uint64_t urgent_end;   /* an open waits for a span of it ending here (f->lock) */
 	uint64_t at;           /* offset of the span being read (under f->lock) */
 	/* Engine thread only, while running: */
 	struct cfs_fetcher *f;
@@ -118,6 +125,10 @@ struct xfer {
 	char errbuf[CURL_ERROR_SIZE];
 	long code;
 	bool answered;         /* the status line has been seen */
+	uint64_t t_start, t_answer; /* cfs_now_us(): started, first byte (for -vv) */
+	bool background;       /* no open waits for it (slices_begin) */
+	bool yielded;          /* paused itself at the end of the slice */
+	uint64_t yielded_at, held_us; /* cfs_now_us() then; time paused in all */
 	uint64_t skip;         /* bytes before the range (a 200 answer to a range) */
 	uint64_t pos;          /* bytes of the range read */
 	size_t cur;            /* span being read */
@@ -151,6 +162,7 @@ struct cfs_fetcher {
 	uint64_t rate;         /* bytes/s of recent answers (moving average), 0: unknown */
 	uint64_t wait_us;      /* the round trip: see measure_link; 0: unknown */
 	uint64_t waits[3];     /* the three shortest waits for a first byte, ascending */
+	uint64_t slice_left;   /* engine thread: BACKGROUND_SLICE, less what it decoded */
 	size_t prefetch_total, prefetch_left;
 
 	CURLM *multi;
@@ -383,26 +395,58 @@ static void queue_open(struct cfs_fetcher *f, struct want *w)
 }
 
 /*
+ * An open wants the object of span i of transfer x, which is far from
+ * its start: a new transfer for the open takes that span and those after
+ * it up to o.speculate bytes; x reads past them.  f->lock held.
+ */
+static void take_over(struct cfs_fetcher *f, struct xfer *x, size_t i)
+{
+	struct xfer *y = xfer_new(CFS_FETCH_OPEN, x->pack);
+	uint64_t base = x->spans[i].off;
+
+	y->start = x->start + base;
+	for (size_t k = i; k < x->n_spans; k++) {
+		struct span *s = &x->spans[k];
+
+		if (k > i && s->off + s->csize - base > f->o.speculate)
+			break;
+		if (s->w->owner != x || s->w->state != W_PENDING)
+			continue;
+		xfer_add(y, s->w, s->off - base, s->csize);
+		y->len = s->off + s->csize - base;
+	}
+	enqueue(f, y);
+}
+
+/*
  * An open wants w, which a transfer already carries: moves a queued
- * transfer to the front when w is near its start, else fetches w alone.
+ * transfer to the front when w is near its start, waits for a running one
+ * about to reach it, else takes w and its neighbours over.
  */
 static void bump(struct cfs_fetcher *f, struct want *w)
 {
 	struct xfer *x = w->owner;
 	uint64_t off = 0;
+	size_t i = 0;
 
 	if (!x || x->prio == CFS_FETCH_OPEN)
 		return;
-	for (size_t i = 0; i < x->n_spans; i++)
-		if (x->spans[i].w == w)
-			off = x->spans[i].off;
+	for (size_t k = 0; k < x->n_spans; k++)
+		if (x->spans[k].w == w) {
+			off = x->spans[k].off;
+			i = k;
+		}
 	if (!x->running && off <= TAKEOVER_BYTES) {
 		dequeue(f, x);
 		x->prio = CFS_FETCH_OPEN;
 		x->not_before = 0;
 		enqueue(f, x);
 	} else if (x->running && off <= x->at + TAKEOVER_BYTES) {
-		return; /* it streams in soon */
+		/* It streams in soon: a background transfer no more, up to w. */
+		if (off + x->spans[i].csize > x->urgent_end)
+			x->urgent_end = off + x->spans[i].csize;
+	} else if (x->pack && f->o.speculate) {
+		take_over(f, x, i);
 	} else {
 		queue_alone(f, w, CFS_FETCH_OPEN, 0);
 	}
@@ -555,14 +599,23 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 	struct xfer *x = ctx;
 	size_t len = size * nmemb;
 
-	atomic_fetch_add(&x->f->fs->stats.bytes_fetched, len);
 	if (!x->answered) {
 		x->answered = true;
+		x->t_answer = cfs_now_us();
 		sym_curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->code);
 		/* A server that ignores Range sends the whole pack. */
 		if (x->pack && x->code == 200)
 			x->skip = x->start;
 	}
+	if (x->background && x->code >= 200 && x->code < 300) {
+		if (!x->f->slice_left) {
+			x->yielded = true; /* libcurl hands these bytes over again on resuming */
+			x->yielded_at = cfs_now_us();
+			return CURL_WRITEFUNC_PAUSE;
+		}
+		x->f->slice_left -= len < x->f->slice_left ? len : x->f->slice_left;
+	}
+	atomic_fetch_add(&x->f->fs->stats.bytes_fetched, len);
 	if (x->code < 200 || x->code >= 300) {
 		size_t room = ERROR_BODY_MAX - x->error_body.len;
 		cfs_buf_add(&x->error_body, data, len < room ? len : room);
@@ -642,6 +695,7 @@ static errint_t xfer_start(struct cfs_fetcher *f, struct xfer *x)
 		cfs_s3_setup_handle(h, f->s3, &x->headers);
 	if (sym_curl_multi_add_handle(f->multi, h) != CURLM_OK)
 		return -EIO;
+	x->t_start = cfs_now_us();
 	atomic_fetch_add(&f->fs->stats.requests, 1);
 	if (x->pack)
 		atomic_fetch_add(&f->fs->stats.range_requests, 1);
@@ -710,6 +764,15 @@ static void start_queued(struct cfs_fetcher *f, int64_t *wake_ms)
 			if (x->prio != CFS_FETCH_OPEN)
 				f->inflight_bg++;
 		}
+	}
+}
+
+/* Marks the running transfers that no open waits for (slices_begin). */
+static void mark_background(struct cfs_fetcher *f)
+{
+	for (size_t i = 0; i < f->n_running; i++) {
+		struct xfer *x = f->running[i];
+		x->background = x->prio != CFS_FETCH_OPEN && x->at >= x->urgent_end;
 	}
 }
 
@@ -796,6 +859,8 @@ static void measure_link(struct cfs_fetcher *f, struct xfer *x)
 	for (size_t i = 0; i < CFS_ARRAY_SIZE(f->waits) && f->waits[i]; i++)
 		f->wait_us = f->waits[i];
 	atomic_store(&f->fs->stats.link_wait_us, f->wait_us);
+	/* The time it spent paused for others' turns is not the link's. */
+	total = total - first > (curl_off_t)x->held_us ? total - (curl_off_t)x->held_us : first;
 	if ((uint64_t)bytes >= RATE_MIN_BYTES) {
 		/* Under 100 us from first to last byte: as fast as this can tell. */
 		f->rate = average(f->rate, total - first > 100
@@ -855,6 +920,16 @@ static void xfer_finish(struct cfs_fetcher *f, struct xfer *x, CURLcode rc)
 		describe(x, rc, &transient, &err);
 	else if (ok && x->pack && x->cur < x->n_spans)
 		describe(x, CURLE_OK, &transient, &err);
+	if (cfs_log_get_level() >= CFS_LOG_DEBUG) {
+		static const char *const prio[] = { "open", "prefetch", "speculation" };
+		cfs_debug("fetch (%s) at %llu ms: %s, bytes %llu+%llu, %zu objects: first byte "
+			  "after %llu us, done after %llu us",
+			  prio[x->prio], (unsigned long long)(x->t_start / 1000), x->url,
+			  (unsigned long long)x->start, (unsigned long long)(x->pack ? x->len : x->pos),
+			  x->n_spans,
+			  (unsigned long long)(x->answered ? x->t_answer - x->t_start : 0),
+			  (unsigned long long)(cfs_now_us() - x->t_start));
+	}
 	xfer_stop(f, x);
 
 	pthread_mutex_lock(&f->lock);
@@ -902,6 +977,28 @@ static void wake(struct cfs_fetcher *f)
 		sym_curl_multi_wakeup(f->multi);
 }
 
+/*
+ * Opens first: background transfers (prefetch and speculation that no open
+ * waits for) share BACKGROUND_SLICE bytes a turn of the engine loop, then
+ * pause themselves in on_body, so that a queued open starts within a turn
+ * and their decoding does not hold up an open's bytes.  A new turn resumes
+ * them (libcurl hands the held bytes to on_body at once, so without
+ * f->lock).  Engine thread; start_queued marked them.
+ */
+static void slices_begin(struct cfs_fetcher *f)
+{
+	f->slice_left = BACKGROUND_SLICE;
+	for (size_t i = 0; i < f->n_running; i++) {
+		struct xfer *x = f->running[i];
+
+		if (x->yielded) {
+			x->yielded = false;
+			x->held_us += cfs_now_us() - x->yielded_at;
+			sym_curl_easy_pause(x->h, CURLPAUSE_CONT);
+		}
+	}
+}
+
 static void *engine(void *arg)
 {
 	struct cfs_fetcher *f = arg;
@@ -911,9 +1008,12 @@ static void *engine(void *arg)
 		int64_t wake_ms = 1000;
 		struct CURLMsg *msg;
 		int running, left;
+		bool finished = false;
 
 		start_queued(f, &wake_ms);
+		mark_background(f);
 		pthread_mutex_unlock(&f->lock);
+		slices_begin(f);
 		/* The first object of a transfer gets its cache file at once,
 		 * like a fetch in progress should look (a crash leaves it to the
 		 * next mount to clean). */
@@ -923,6 +1023,9 @@ static void *engine(void *arg)
 				decode_begin(x);
 		}
 		sym_curl_multi_perform(f->multi, &running);
+		for (size_t i = 0; i < f->n_running; i++)
+			if (f->running[i]->yielded)
+				wake_ms = 0; /* its next slice comes at once */
 		while ((msg = sym_curl_multi_info_read(f->multi, &left))) {
 			struct xfer *x = NULL;
 
@@ -930,7 +1033,11 @@ static void *engine(void *arg)
 				continue;
 			sym_curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
 			xfer_finish(f, x, msg->data.result);
+			finished = true;
 		}
+		/* After a transfer ended, queued ones start at once. */
+		if (finished)
+			wake_ms = 0;
 		sym_curl_multi_poll(f->multi, NULL, 0, (int)(wake_ms > 0 ? wake_ms : 0), NULL);
 		pthread_mutex_lock(&f->lock);
 	}
@@ -1139,8 +1246,9 @@ static void queue_items(struct cfs_fetcher *f, const struct cfs_fetch_item *item
 
 /*
  * --stream-packs: the first open that misses in a package's pack queues
- * the rest of that pack at speculation priority, from the opened object
- * on, then from the pack's start; f->lock held.
+ * the rest of that pack at speculation priority, from the pack's start,
+ * where the index puts what programs load first (indexer/packs.h); f->lock
+ * held.
  */
 static void stream_pack(struct cfs_fetcher *f, const struct cfs_packmap_entry *e)
 {
@@ -1161,15 +1269,11 @@ static void stream_pack(struct cfs_fetcher *f, const struct cfs_packmap_entry *e
 	while (last + 1 < m->entries + m->n_index_entries && last[1].pack == e->pack)
 		last++;
 	items = cfs_xcalloc((size_t)(last - first) + 1, sizeof(*items));
-	for (const struct cfs_packmap_entry *p = e + 1;; p++) {
-		if (p > last)
-			p = first;
-		if (p == e)
-			break;
-		items[n++] = (struct cfs_fetch_item){ .digest = p->digest, .size = p->size,
-						      .pack = p->pack, .offset = p->offset,
-						      .csize = p->csize };
-	}
+	for (const struct cfs_packmap_entry *p = first; p <= last; p++)
+		if (p != e)
+			items[n++] = (struct cfs_fetch_item){ .digest = p->digest, .size = p->size,
+							      .pack = p->pack, .offset = p->offset,
+							      .csize = p->csize };
 	queue_items(f, items, n, CFS_FETCH_SPECULATE);
 	free(items);
 }

@@ -102,6 +102,7 @@ const char *cfs_tree_package(const struct cfs_tree *t, uint32_t ino);
 struct cfs_stats {
 	atomic_uint_fast64_t opens, cache_hits, cache_misses, fetches, fetch_errors;
 	atomic_uint_fast64_t passthrough_opens; /* opens the kernel reads without the daemon */
+	atomic_uint_fast64_t waits, wait_us; /* opens that waited for a fetch, and how long */
 	atomic_uint_fast64_t bytes_fetched; /* compressed bytes read from the store */
 	atomic_uint_fast64_t bytes_cached;  /* decompressed bytes written to the cache */
 	atomic_uint_fast64_t bytes_served;  /* bytes returned by read */
@@ -187,6 +188,18 @@ void cfs_remote_free(struct cfs_remote *r);
  */
 errint_t cfs_remote_fetch(struct cfs_remote *r, const uint8_t digest[CFS_SHA256_LEN],
 			  uint64_t size, int fd, uint64_t *wire, struct cfs_err *err);
+struct cfs_packmap_pack;
+/*
+ * The same from a local store's pack p, at offset, csize bytes: one read
+ * of a file the kernel reads ahead, where an object file costs a lookup
+ * and an inode of its own.  -ENOENT when p is not in the store (it is
+ * then marked missing); any failure leaves the caller to fetch the object
+ * alone, which gives the verdict.
+ */
+errint_t cfs_remote_fetch_packed(struct cfs_remote *r, struct cfs_packmap_pack *p,
+				 uint64_t offset, uint64_t csize,
+				 const uint8_t digest[CFS_SHA256_LEN], uint64_t size, int fd,
+				 uint64_t *wire, struct cfs_err *err);
 /* For the fetch engine: the store's URL (no trailing slash) if it is
  * http(s) or s3, else NULL; s3 settings or NULL; the fetch bounds. */
 const char *cfs_remote_url(const struct cfs_remote *r);
@@ -209,6 +222,7 @@ struct cfs_packmap_pack {
 	uint64_t size;
 	atomic_bool missing;   /* the server lacks it: fetch its objects alone */
 	atomic_bool streamed;  /* --stream-packs queued all of it */
+	atomic_int fd;         /* a local store's pack, open; -1 not yet, -2 unreadable */
 };
 
 struct cfs_packmap_entry {
@@ -221,15 +235,21 @@ struct cfs_packmap_entry {
 struct cfs_packmap {
 	struct cfs_packmap_pack *packs;       /* [0] is a placeholder */
 	size_t n_packs, alloc_packs;
-	struct cfs_packmap_entry *entries; /* the index's, sorted by (pack, offset),
-					 * then working sets' packs in their order */
+	struct cfs_packmap_entry *entries; /* the index's, sorted by (pack, offset)
+					 * if loaded ordered, then working sets'
+					 * packs in their order */
 	size_t n_entries, alloc_entries, n_index_entries;
 	uint32_t *hash;               /* entry index + 1 by digest; 0 is empty */
 	size_t hash_mask;
 };
 
-/* Loads the index's packs (none for index format 2). */
-errint_t cfs_packmap_load(struct cfs_packmap *m, const char *index, struct cfs_err *err);
+/*
+ * Loads the index's packs (none for index format 2).  ordered: entries
+ * sorted by (pack, offset), for neighbours; else only found by digest
+ * (a local store), which saves a sort at mount.
+ */
+errint_t cfs_packmap_load(struct cfs_packmap *m, const char *index, bool ordered,
+			  struct cfs_err *err);
 /*
  * Adds the pack that `condafs pack` recorded in working set file, if any:
  * its entries are m->entries[*first, *first + *count), in pack order.

@@ -103,13 +103,49 @@ static errint_t fetch_engine(struct cfs_fs *fs, struct cfs_obj *o, struct cfs_er
 	return r;
 }
 
+/*
+ * From a local store into fd: from the object's pack, else (no pack, or a
+ * pack missing or corrupt) the object alone.
+ */
+static errint_t fetch_local(struct cfs_fs *fs, uint32_t ino, struct cfs_obj *o, int fd,
+			    struct cfs_err *err)
+{
+	const struct cfs_packmap_entry *e =
+		fs->packs.n_packs ? cfs_packmap_find(&fs->packs, o->digest) : NULL;
+	char path[CFS_MAX_PATH_BYTES];
+	uint64_t wire = 0;
+	int r;
+
+	if (e && !atomic_load(&fs->packs.packs[e->pack].missing)) {
+		r = cfs_remote_fetch_packed(fs->remote, &fs->packs.packs[e->pack], e->offset,
+					    e->csize, o->digest, o->size, fd, &wire, err);
+		atomic_fetch_add(&fs->stats.bytes_fetched, wire);
+		if (r == 0)
+			atomic_fetch_add(&fs->stats.pack_objects, 1);
+		if (r == 0 || r == -ETIMEDOUT)
+			return r;
+		if (r != -ENOENT) {
+			cfs_tree_path(&fs->tree, ino, path, sizeof(path));
+			cfs_warn("%s: %s; reading its object alone", path, err->msg);
+			atomic_fetch_add(&fs->stats.fallbacks, 1);
+		}
+		if (ftruncate(fd, 0) < 0)
+			return cfs_err_set(err, errno, "cache %s: %s", cfs_cache_dir(fs->cache),
+					   strerror(errno));
+		*err->msg = '\0';
+	}
+	r = cfs_remote_fetch(fs->remote, o->digest, o->size, fd, &wire, err);
+	atomic_fetch_add(&fs->stats.bytes_fetched, wire);
+	return r;
+}
+
 /* Loads o's content: the cache, else the store.  Logs failures. */
 static errint_t load(struct cfs_fs *fs, uint32_t ino, struct cfs_obj *o, bool *hit)
 {
 	struct cfs_cache_tmp tmp = { .fd = -1 };
 	struct cfs_err err = { "" };
 	char path[CFS_MAX_PATH_BYTES];
-	uint64_t t0 = cfs_now_us(), wire = 0;
+	uint64_t t0 = cfs_now_us();
 	int r;
 
 	r = cfs_cache_get(fs->cache, o->digest, o->size, &o->fd);
@@ -121,6 +157,12 @@ static errint_t load(struct cfs_fs *fs, uint32_t ino, struct cfs_obj *o, bool *h
 	}
 	if (fs->fetcher) {
 		r = fetch_engine(fs, o, &err);
+		if (r == 0 && cfs_log_get_level() >= CFS_LOG_DEBUG) {
+			cfs_tree_path(&fs->tree, ino, path, sizeof(path));
+			cfs_debug("%s: waited from %llu ms for %llu us for its object", path,
+				  (unsigned long long)(t0 / 1000),
+				  (unsigned long long)(cfs_now_us() - t0));
+		}
 		goto done;
 	}
 	r = cfs_cache_tmp_open(fs->cache, o->digest, o->size, &tmp);
@@ -128,8 +170,7 @@ static errint_t load(struct cfs_fs *fs, uint32_t ino, struct cfs_obj *o, bool *h
 		cfs_err_set(&err, -r, "cache %s: %s", cfs_cache_dir(fs->cache), strerror(-r));
 		goto done;
 	}
-	r = cfs_remote_fetch(fs->remote, o->digest, o->size, tmp.fd, &wire, &err);
-	atomic_fetch_add(&fs->stats.bytes_fetched, wire);
+	r = fetch_local(fs, ino, o, tmp.fd, &err);
 	if (r == 0) {
 		r = cfs_cache_tmp_publish(fs->cache, &tmp, o->digest, &o->fd);
 		if (r < 0)

@@ -254,6 +254,69 @@ errint_t cfs_remote_fetch(struct cfs_remote *rm, const uint8_t digest[CFS_SHA256
 	return r;
 }
 
+/* The pack's descriptor, opened on first use; -ENOENT if the store lacks it. */
+static int pack_fd(struct cfs_remote *rm, struct cfs_packmap_pack *p)
+{
+	int fd = atomic_load(&p->fd), expected = -1;
+
+	if (fd >= 0 || fd == -2)
+		return fd >= 0 ? fd : -ENOENT;
+	fd = openat(rm->dirfd, p->name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		atomic_store(&p->missing, true);
+		atomic_store(&p->fd, -2);
+		return -ENOENT;
+	}
+	if (!atomic_compare_exchange_strong(&p->fd, &expected, fd)) {
+		close(fd); /* another thread opened it first */
+		fd = expected;
+	}
+	return fd;
+}
+
+errint_t cfs_remote_fetch_packed(struct cfs_remote *rm, struct cfs_packmap_pack *p,
+				 uint64_t offset, uint64_t csize,
+				 const uint8_t digest[CFS_SHA256_LEN], uint64_t size, int fd,
+				 uint64_t *wire, struct cfs_err *err)
+{
+	int64_t deadline = cfs_now_ms() + (int64_t)rm->timeout_s * 1000;
+	struct sink sk = { .fd = fd };
+	char buf[1 << 16];
+	int pfd, r = 0;
+
+	*wire = 0;
+	if (rm->dirfd < 0 || (pfd = pack_fd(rm, p)) < 0)
+		return cfs_err_set(err, ENOENT, "%s/%s: not in the store", rm->base, p->name);
+	if (slot_get(rm, deadline) < 0)
+		return cfs_err_set(err, ETIMEDOUT, "gave up after %u s waiting for other fetches",
+				   rm->timeout_s);
+	sk.dec = cfs_objdec_new(digest, size, sink_write, &sk);
+	for (uint64_t done = 0; done < csize && r == 0;) {
+		size_t want = csize - done < sizeof(buf) ? (size_t)(csize - done) : sizeof(buf);
+		ssize_t n = pread(pfd, buf, want, (off_t)(offset + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = cfs_err_set(err, n < 0 ? errno : EBADMSG, "%s/%s: %s", rm->base, p->name,
+					n < 0 ? strerror(errno) : "shorter than the index says");
+			break;
+		}
+		done += (uint64_t)n;
+		r = sink_feed(&sk, buf, (size_t)n);
+	}
+	if (r == 0 || sk.r < 0) {
+		r = cfs_objdec_verdict(sk.dec, sk.r, size, err);
+		if (r < 0)
+			cfs_err_prefix(err, "%s/%s at %llu", rm->base, p->name,
+				       (unsigned long long)offset);
+	}
+	cfs_objdec_free(sk.dec);
+	*wire = sk.wire;
+	slot_put(rm);
+	return r;
+}
+
 const char *cfs_remote_url(const struct cfs_remote *r)
 {
 	return r->dirfd < 0 ? r->base : NULL;

@@ -16,6 +16,8 @@ void cfs_stats_latency(struct cfs_stats *s, uint64_t usec)
 	while (b + 1 < CFS_LAT_BUCKETS && (1ull << b) <= usec)
 		b++;
 	atomic_fetch_add(&s->lat[b], 1);
+	atomic_fetch_add(&s->waits, 1);
+	atomic_fetch_add(&s->wait_us, usec);
 }
 
 uint64_t cfs_stats_quantile(struct cfs_stats *s, double q)
@@ -56,6 +58,8 @@ char *cfs_stats_json(struct cfs_fs *fs)
 	json_object_set_new(o, "cache_misses", U(s->cache_misses));
 	json_object_set_new(o, "objects_fetched", U(s->fetches));
 	json_object_set_new(o, "fetch_errors", U(s->fetch_errors));
+	json_object_set_new(o, "fetch_waits", U(s->waits));
+	json_object_set_new(o, "fetch_wait_ms", json_integer((json_int_t)(atomic_load(&s->wait_us) / 1000)));
 	json_object_set_new(o, "bytes_fetched", U(s->bytes_fetched));
 	json_object_set_new(o, "bytes_cached", U(s->bytes_cached));
 	json_object_set_new(o, "bytes_served", U(s->bytes_served));

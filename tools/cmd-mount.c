@@ -311,6 +311,9 @@ int cmd_stats(int argc, char **argv)
 			printf("%-18s %.1f ms\n", "first byte after",
 			       json_integer_value(json_object_get(o, "link_wait_us")) / 1000.0);
 		}
+		printf("%-18s %lld, %lld ms in all\n", "opens that waited",
+		       json_integer_value(json_object_get(o, "fetch_waits")),
+		       json_integer_value(json_object_get(o, "fetch_wait_ms")));
 		printf("%-18s %.1f ms\n", "fetch p50", json_integer_value(json_object_get(o, "fetch_p50_us")) / 1000.0);
 		printf("%-18s %.1f ms\n", "fetch p99", json_integer_value(json_object_get(o, "fetch_p99_us")) / 1000.0);
 	}

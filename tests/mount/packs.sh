@@ -13,6 +13,8 @@
 #  7. --stream-packs: always queues whole packs after a miss, never does
 #     not, and the default does behind 4 ms round trips on a fast link,
 #     not on a 4 MB/s one.
+#  8. A local store: objects read from packs; a corrupt pack falls back to
+#     the object alone, a missing pack to the objects one by one.
 # Usage: packs.sh path/to/condafs [build-dir]
 source "$(dirname "$0")/lib.sh"
 enter_ns "$@"
@@ -155,6 +157,25 @@ grep -q " 200 /norange/packs/" "$T/access.log" || fail "norange: no whole-pack a
 [[ $(stat_field /env pack_objects) -ge 4 ]] || fail "norange: the neighbours did not come from the packs"
 log "a server that ignores Range: objects read from whole packs"
 umount_env /env
+
+# 8. A local store reads objects from their packs, with the same fallbacks.
+mount_env "$IDX" /env --store "$STORE" --cache "$T/cache-local"
+python3 "$HERE/check-tree.py" "$CONDAFS" "$IDX" /env --cat 20 || fail "local: the tree differs"
+[[ $(stat_field /env pack_objects) -gt 0 &&
+	$(stat_field /env pack_objects) == "$(stat_field /env objects_fetched)" ]] ||
+	fail "local: $(stat_field /env pack_objects) of $(stat_field /env objects_fetched) objects read from packs"
+[[ $(stat_field /env fallbacks) == 0 && $(stat_field /env fetch_errors) == 0 ]] ||
+	fail "local: fallbacks or errors on a healthy store"
+umount_env /env
+mount_env "$IDX" /env --store "$T/fault" --cache "$T/cache-local-fault"
+cat_ok /env "$F" "$FNEXT" "$G" "$GNEXT"
+[[ $(stat_field /env fallbacks) -ge 1 && $(stat_field /env fetch_errors) == 0 ]] ||
+	fail "local: the corrupt pack's object was not read alone"
+grep -q "$F: .*/$FPACK at $FOFF: corrupt object.*reading its object alone" "$T/daemon.log" ||
+	fail "local: the corrupt pack was not logged"
+[[ $(stat_field /env pack_objects) -ge 1 ]] || fail "local: nothing was read from a pack"
+umount_env /env
+log "a local store: every object read from its pack; a corrupt and a missing pack fall back"
 
 # 5. 16 readers while --prefetch streams every object (a trace opening all).
 python3 - "$T/ls.json" >"$T/all.trace" <<'EOF'
