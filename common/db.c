@@ -12,6 +12,7 @@ struct cfs_db {
 	bool writing;
 	int version;
 	sqlite3_stmt *ins_meta, *ins_pkg, *ins_node, *ins_obj, *ins_rule, *ins_pack, *set_pack;
+	sqlite3_stmt *ins_dep;
 	sqlite3_stmt *get_node, *lookup;
 };
 
@@ -72,6 +73,11 @@ static const char schema_sql[] =
 	"  csize INTEGER NOT NULL,\n"
 	"  pack INTEGER,\n"            /* packs.id, or NULL */
 	"  pack_offset INTEGER\n"      /* of the csize stored bytes in the pack */
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE depends (\n"      /* indexes written before it lack it */
+	"  package INTEGER NOT NULL,\n"  /* packages.id */
+	"  on_package INTEGER NOT NULL,\n" /* packages.id of an installed dependency */
+	"  PRIMARY KEY (package, on_package)\n"
 	") WITHOUT ROWID;\n";
 
 void cfs_node_release(struct cfs_node *n)
@@ -131,7 +137,8 @@ errint_t cfs_db_create(const char *path, struct cfs_db **out, struct cfs_err *er
 		    &db->ins_obj) ||
 	    prepare(db, "INSERT INTO packs VALUES (?,?,?,?)", &db->ins_pack) ||
 	    prepare(db, "UPDATE objects SET pack = ?, pack_offset = ? WHERE digest = ?",
-		    &db->set_pack))
+		    &db->set_pack) ||
+	    prepare(db, "INSERT OR IGNORE INTO depends VALUES (?, ?)", &db->ins_dep))
 		goto fail;
 	snprintf(version, sizeof(version), "%d", CFS_INDEX_VERSION);
 	if (cfs_db_set_meta(db, "format", "condafs-index") ||
@@ -241,6 +248,13 @@ errint_t cfs_db_add_pack(struct cfs_db *db, int64_t id, const char *name, uint64
 	return step_done(db, st);
 }
 
+errint_t cfs_db_add_depends(struct cfs_db *db, int64_t package, int64_t on_package)
+{
+	sqlite3_bind_int64(db->ins_dep, 1, package);
+	sqlite3_bind_int64(db->ins_dep, 2, on_package);
+	return step_done(db, db->ins_dep);
+}
+
 errint_t cfs_db_set_object_pack(struct cfs_db *db, const uint8_t digest[CFS_SHA256_LEN],
 				int64_t pack, uint64_t offset)
 {
@@ -325,7 +339,7 @@ void cfs_db_close(struct cfs_db *db)
 	if (!db)
 		return;
 	sqlite3_stmt *stmts[] = { db->ins_meta, db->ins_pkg, db->ins_node, db->ins_obj,
-				  db->ins_rule, db->ins_pack, db->set_pack, db->get_node,
+				  db->ins_rule, db->ins_pack, db->set_pack, db->ins_dep, db->get_node,
 				  db->lookup };
 	for (size_t i = 0; i < CFS_ARRAY_SIZE(stmts); i++)
 		sqlite3_finalize(stmts[i]);

@@ -68,6 +68,8 @@ errint_t cfs_db_add_object(struct cfs_db *db, const uint8_t digest[CFS_SHA256_LE
  * objects (0: no package); id from 1. */
 errint_t cfs_db_add_pack(struct cfs_db *db, int64_t id, const char *name, uint64_t size,
 			 int64_t package);
+/* Package id depends on installed package on_package (ids from 1). */
+errint_t cfs_db_add_depends(struct cfs_db *db, int64_t package, int64_t on_package);
 /* Records that an object added before is at offset in pack id. */
 errint_t cfs_db_set_object_pack(struct cfs_db *db, const uint8_t digest[CFS_SHA256_LEN],
 				int64_t pack, uint64_t offset);

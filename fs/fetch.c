@@ -1141,6 +1141,14 @@ void cfs_fetcher_free(struct cfs_fetcher *f)
 	free(f);
 }
 
+/* Whether misses stream their packs and fetch ahead (--stream-packs); f->lock held. */
+static bool streaming(const struct cfs_fetcher *f)
+{
+	return f->o.packs && (f->o.stream_packs == CFS_FS_STREAM_ALWAYS ||
+			      (f->o.stream_packs == CFS_FS_STREAM_FAST &&
+			       f->rate >= STREAM_MIN_RATE && f->wait_us >= STREAM_MIN_WAIT_US));
+}
+
 errint_t cfs_fetcher_get(struct cfs_fetcher *f, const uint8_t digest[CFS_SHA256_LEN],
 			 uint64_t size, int64_t deadline, struct cfs_err *err)
 {
@@ -1162,9 +1170,7 @@ errint_t cfs_fetcher_get(struct cfs_fetcher *f, const uint8_t digest[CFS_SHA256_
 		w->waited = true;
 		w->deadline = deadline;
 		queue_open(f, w);
-		if (f->o.packs && (f->o.stream_packs == CFS_FS_STREAM_ALWAYS ||
-				   (f->o.stream_packs == CFS_FS_STREAM_FAST &&
-				    f->rate >= STREAM_MIN_RATE && f->wait_us >= STREAM_MIN_WAIT_US))) {
+		if (streaming(f)) {
 			const struct cfs_packmap_entry *e = cfs_packmap_find(&f->fs->packs, digest);
 			if (e && !atomic_load(&f->fs->packs.packs[e->pack].missing))
 				stream_pack(f, e);
@@ -1276,6 +1282,49 @@ static void stream_pack(struct cfs_fetcher *f, const struct cfs_packmap_entry *e
 							      .csize = p->csize };
 	queue_items(f, items, n, CFS_FETCH_SPECULATE);
 	free(items);
+}
+
+void cfs_fetcher_touch(struct cfs_fetcher *f, uint32_t pkg)
+{
+	struct cfs_packmap *m = &f->fs->packs;
+	struct cfs_fetch_item *items = NULL;
+	size_t n = 0, alloc = 0;
+
+	if (pkg >= m->n_pkgs || m->dep_start[pkg] == m->dep_start[pkg + 1] ||
+	    atomic_exchange(&m->touched[pkg], true))
+		return;
+	pthread_mutex_lock(&f->lock);
+	if (!f->started || !streaming(f)) {
+		pthread_mutex_unlock(&f->lock);
+		return;
+	}
+	for (uint32_t k = m->dep_start[pkg]; k < m->dep_start[pkg + 1]; k++) {
+		uint32_t pack = m->dep_at[k];
+		size_t i = cfs_packmap_pack_first(m, pack);
+		bool queued = false;
+
+		if (atomic_load(&m->packs[pack].missing) || atomic_load(&m->packs[pack].streamed))
+			continue;
+		for (; i < m->n_index_entries && m->entries[i].pack == pack; i++) {
+			const struct cfs_packmap_entry *e = &m->entries[i];
+
+			if (e->offset + e->csize > f->o.speculate || e->csize > SPECULATE_OBJECT_MAX)
+				break;
+			if (!e->size || want_find(f, e->digest) || cached(f, e->digest))
+				continue;
+			cfs_grow(&items, n, &alloc, sizeof(*items), 64);
+			items[n++] = (struct cfs_fetch_item){ .digest = e->digest, .size = e->size,
+							      .pack = pack, .offset = e->offset,
+							      .csize = e->csize };
+			queued = true;
+		}
+		if (queued)
+			atomic_fetch_add(&f->fs->stats.dependency_heads, 1);
+	}
+	queue_items(f, items, n, CFS_FETCH_SPECULATE);
+	free(items);
+	wake(f);
+	pthread_mutex_unlock(&f->lock);
 }
 
 void cfs_fetcher_prefetch(struct cfs_fetcher *f, const struct cfs_fetch_item *items, size_t n)

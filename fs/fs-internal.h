@@ -120,6 +120,7 @@ struct cfs_stats {
 	atomic_uint_fast64_t speculated;      /* objects fetched as neighbours of an open */
 	atomic_uint_fast64_t fallbacks;       /* objects fetched alone after a pack failed */
 	atomic_uint_fast64_t streamed_packs;  /* packs queued whole after a miss */
+	atomic_uint_fast64_t dependency_heads; /* heads of dependencies' packs queued */
 	atomic_uint_fast64_t link_rate;       /* bytes/s the store's answers came at (estimate) */
 	atomic_uint_fast64_t stream_min_rate; /* lowest link_rate a pack was streamed at (0: none) */
 	atomic_uint_fast64_t link_wait_us;    /* wait for an answer's first byte (estimate) */
@@ -223,6 +224,7 @@ struct cfs_packmap_pack {
 	atomic_bool missing;   /* the server lacks it: fetch its objects alone */
 	atomic_bool streamed;  /* --stream-packs queued all of it */
 	atomic_int fd;         /* a local store's pack, open; -1 not yet, -2 unreadable */
+	uint32_t package;      /* packages.id whose files it holds, or 0 */
 };
 
 struct cfs_packmap_entry {
@@ -241,6 +243,12 @@ struct cfs_packmap {
 	size_t n_entries, alloc_entries, n_index_entries;
 	uint32_t *hash;               /* entry index + 1 by digest; 0 is empty */
 	size_t hash_mask;
+	/* By packages.id (< n_pkgs): its dependencies' packs, dep_at[dep_start[id]
+	 * .. dep_start[id + 1]) (indexes with a depends table; ordered loads),
+	 * and whether a file of it was opened. */
+	size_t n_pkgs;
+	uint32_t *dep_start, *dep_at;
+	atomic_bool *touched;
 };
 
 /*
@@ -261,6 +269,8 @@ errint_t cfs_packmap_add_workset(struct cfs_packmap *m, const struct cfs_tree *t
 const struct cfs_packmap_entry *cfs_packmap_find(const struct cfs_packmap *m,
 					      const uint8_t digest[CFS_SHA256_LEN]);
 void cfs_packmap_release(struct cfs_packmap *m);
+/* The index of pack's first entry, or n_index_entries (ordered loads). */
+size_t cfs_packmap_pack_first(const struct cfs_packmap *m, uint32_t pack);
 
 /* ---- fetch.c: the HTTP fetch engine (http, https and s3 stores). */
 
@@ -307,6 +317,14 @@ errint_t cfs_fetcher_get(struct cfs_fetcher *f, const uint8_t digest[CFS_SHA256_
  * already wanted are skipped.  Counted in the stats' prefetch_*.
  */
 void cfs_fetcher_prefetch(struct cfs_fetcher *f, const struct cfs_fetch_item *items, size_t n);
+/*
+ * A file of package pkg (packages.id) is being opened: the first time, on
+ * a link where misses stream (--stream-packs), the heads of its
+ * dependencies' packs (o.speculate bytes each, where the index puts their
+ * hot files) are queued at speculation priority: the program imports them
+ * next.
+ */
+void cfs_fetcher_touch(struct cfs_fetcher *f, uint32_t pkg);
 
 /* ---- objects.c: open objects, shared by every open file of one content. */
 

@@ -247,6 +247,8 @@ errint_t cfs_obj_get(struct cfs_fs *fs, uint32_t ino, struct cfs_obj **out)
 	bool waited = false, hit = false;
 	int r;
 
+	if (fs->fetcher)
+		cfs_fetcher_touch(fs->fetcher, fs->tree.package[ino]);
 	pthread_mutex_lock(&t->lock);
 	o = find_locked(t, digest);
 	if (o) {

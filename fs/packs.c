@@ -34,6 +34,7 @@ static uint32_t pack_add(struct cfs_packmap *m, const char *name, uint64_t size)
 	atomic_init(&m->packs[m->n_packs].missing, false);
 	atomic_init(&m->packs[m->n_packs].streamed, false);
 	atomic_init(&m->packs[m->n_packs].fd, -1);
+	m->packs[m->n_packs].package = 0;
 	return (uint32_t)m->n_packs++;
 }
 
@@ -79,6 +80,50 @@ static void build_hash(struct cfs_packmap *m, size_t n)
 	}
 }
 
+/*
+ * The depends table, as the packs of each package's dependencies (indexes
+ * written before it have none: nothing is fetched ahead by it).
+ */
+static errint_t load_depends(struct cfs_packmap *m, sqlite3 *h, const char *index,
+			     struct cfs_err *err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	uint32_t *pack_of_pkg;
+	size_t n = 0, alloc = 0, max_pkg = 0;
+	int rc;
+
+	for (size_t i = 1; i < m->n_packs; i++)
+		if (m->packs[i].package > max_pkg)
+			max_pkg = m->packs[i].package;
+	if (!max_pkg || max_pkg > 10000000 ||
+	    sqlite3_prepare_v2(h, "SELECT package, on_package FROM depends"
+					   " ORDER BY package", -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	pack_of_pkg = cfs_xcalloc(max_pkg + 1, sizeof(*pack_of_pkg));
+	for (size_t i = 1; i < m->n_packs; i++)
+		if (m->packs[i].package)
+			pack_of_pkg[m->packs[i].package] = (uint32_t)i;
+	m->n_pkgs = max_pkg + 1;
+	m->dep_start = cfs_xcalloc(m->n_pkgs + 1, sizeof(*m->dep_start));
+	m->touched = cfs_xcalloc(m->n_pkgs, sizeof(*m->touched));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		sqlite3_int64 pkg = sqlite3_column_int64(st, 0), on = sqlite3_column_int64(st, 1);
+
+		if (pkg < 1 || (size_t)pkg > max_pkg || on < 1 || (size_t)on > max_pkg ||
+		    !pack_of_pkg[on])
+			continue; /* a package without files, or not installed */
+		cfs_grow(&m->dep_at, n, &alloc, sizeof(*m->dep_at), 64);
+		m->dep_at[n++] = pack_of_pkg[on];
+		m->dep_start[pkg + 1]++;
+	}
+	free(pack_of_pkg);
+	if (rc != SQLITE_DONE)
+		return cfs_err_set(err, EIO, "%s: %s", index, sqlite3_errmsg(h));
+	for (size_t i = 0; i < m->n_pkgs; i++)
+		m->dep_start[i + 1] += m->dep_start[i];
+	return 0;
+}
+
 errint_t cfs_packmap_load(struct cfs_packmap *m, const char *index, bool ordered,
 			  struct cfs_err *err)
 {
@@ -95,7 +140,7 @@ errint_t cfs_packmap_load(struct cfs_packmap *m, const char *index, bool ordered
 		return r;
 	h = cfs_db_handle(db);
 	/* Index format 2 has no packs: every object is fetched alone. */
-	if (sqlite3_prepare_v2(h, "SELECT id, name, size, (SELECT max(id) FROM packs)"
+	if (sqlite3_prepare_v2(h, "SELECT id, name, size, (SELECT max(id) FROM packs), package"
 			       " FROM packs ORDER BY id", -1, &pk, NULL) != SQLITE_OK)
 		return 0;
 	while ((rc = sqlite3_step(pk)) == SQLITE_ROW) {
@@ -114,6 +159,8 @@ errint_t cfs_packmap_load(struct cfs_packmap *m, const char *index, bool ordered
 			return cfs_err_set(err, EINVAL, "%s: corrupt index: pack %lld: bad name",
 					   index, (long long)id);
 		pack_of_id[id] = pack_add(m, name, (uint64_t)sqlite3_column_int64(pk, 2));
+		if (sqlite3_column_int64(pk, 4) > 0 && sqlite3_column_int64(pk, 4) < UINT32_MAX)
+			m->packs[pack_of_id[id]].package = (uint32_t)sqlite3_column_int64(pk, 4);
 	}
 	if (rc != SQLITE_DONE) {
 		free(pack_of_id);
@@ -155,7 +202,21 @@ errint_t cfs_packmap_load(struct cfs_packmap *m, const char *index, bool ordered
 		qsort(m->entries, m->n_entries, sizeof(*m->entries), cmp_place);
 	m->n_index_entries = m->n_entries;
 	build_hash(m, m->n_entries);
-	return 0;
+	return ordered ? load_depends(m, h, index, err) : 0;
+}
+
+size_t cfs_packmap_pack_first(const struct cfs_packmap *m, uint32_t pack)
+{
+	size_t lo = 0, hi = m->n_index_entries;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (m->entries[mid].pack < pack)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* "pack": {"name", "size", "objects": [[hex, offset, csize], ...]} of a working set. */
@@ -253,5 +314,8 @@ void cfs_packmap_release(struct cfs_packmap *m)
 	free(m->packs);
 	free(m->entries);
 	free(m->hash);
+	free(m->dep_start);
+	free(m->dep_at);
+	free(m->touched);
 	memset(m, 0, sizeof(*m));
 }

@@ -87,6 +87,7 @@ char *cfs_stats_json(struct cfs_fs *fs)
 	json_object_set_new(o, "speculated", U(s->speculated));
 	json_object_set_new(o, "fallbacks", U(s->fallbacks));
 	json_object_set_new(o, "streamed_packs", U(s->streamed_packs));
+	json_object_set_new(o, "dependency_heads", U(s->dependency_heads));
 	json_object_set_new(o, "link_rate", U(s->link_rate));
 	json_object_set_new(o, "stream_min_rate", U(s->stream_min_rate));
 	json_object_set_new(o, "link_wait_us", U(s->link_wait_us));

@@ -379,6 +379,80 @@ static errint_t write_packages(struct cfs_db *db, const struct cfs_lock *lock,
 	return r;
 }
 
+/* The package name of a match spec: "werkzeug >=3.0" -> werkzeug. */
+static char *spec_name(const char *spec)
+{
+	const char *colons = strstr(spec, "::");
+	size_t n;
+
+	if (colons)
+		spec = colons + 2;
+	n = strcspn(spec, " =<>!~[");
+	return n ? cfs_xstrndup(spec, n) : NULL;
+}
+
+/* The "depends" of conda package p's conda-meta record, as names (NULL if none). */
+static json_t *meta_depends(const struct cfs_package *p, struct cfs_store *store)
+{
+	cleanup_free char *text = NULL;
+	struct cfs_err ignored;
+	json_t *rec, *deps = NULL;
+	size_t len;
+
+	for (size_t k = 0; k < p->n_entries; k++) {
+		const char *path = p->entries[k].path;
+
+		if (strncmp(path, "conda-meta/", 11) != 0 || strchr(path + 11, '/') ||
+		    !S_ISREG(p->entries[k].mode) ||
+		    cfs_store_read_all(store, p->entries[k].digest, 64u << 20, &text, &len,
+				       &ignored) < 0)
+			continue;
+		rec = json_loadb(text, len, 0, NULL);
+		deps = json_incref(json_object_get(rec, "depends"));
+		json_decref(rec);
+		break;
+	}
+	return deps;
+}
+
+/*
+ * Which installed package depends on which (the depends table): from the
+ * lock where it says, else from the package's conda-meta record.  The
+ * daemon fetches ahead by it (docs/mount.md).
+ */
+static errint_t write_depends(struct cfs_db *db, const struct cfs_lock *lock,
+			      const struct cfs_package *pkgs, struct cfs_store *store)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < lock->n_pkgs && r == 0; i++) {
+		const struct cfs_lock_pkg *lp = &lock->pkgs[i];
+		json_t *deps = NULL, *d;
+		size_t n = lp->n_depends, k;
+
+		if (lp->manager == CFS_MGR_PIP)
+			continue;
+		if (!n && (deps = meta_depends(&pkgs[i], store)))
+			n = json_array_size(deps);
+		for (k = 0; k < n && r == 0; k++) {
+			cleanup_free char *name = NULL;
+
+			if (deps) {
+				d = json_array_get(deps, k);
+				name = json_is_string(d) ? spec_name(json_string_value(d)) : NULL;
+			} else {
+				name = spec_name(lp->depends[k]);
+			}
+			for (size_t j = 0; name && j < lock->n_pkgs && r == 0; j++)
+				if (j != i && lock->pkgs[j].manager != CFS_MGR_PIP &&
+				    strcmp(pkgs[j].name, name) == 0)
+					r = cfs_db_add_depends(db, (int64_t)i + 1, (int64_t)j + 1);
+		}
+		json_decref(deps);
+	}
+	return r;
+}
+
 /* Merges the packages into one tree, with conda-meta/history. */
 static errint_t build_tree(const struct cfs_index_opts *o, const struct cfs_lock *lock,
 			   const struct cfs_package *pkgs, struct cfs_store *store, int64_t now,
@@ -424,6 +498,8 @@ static errint_t write_index(const struct cfs_index_opts *o, struct cfs_lock *loc
 		r = write_meta(db, o, lock, now);
 		if (r == 0)
 			r = write_packages(db, lock, pkgs);
+		if (r == 0)
+			r = write_depends(db, lock, pkgs, store);
 		if (r == 0)
 			r = write_rules(db, policy);
 		if (r < 0)

@@ -306,6 +306,7 @@ int cmd_stats(int argc, char **argv)
 			row_count(o, "speculated", "speculated");
 			row_count(o, "fetched alone", "fallbacks");
 			row_count(o, "packs streamed", "streamed_packs");
+			row_count(o, "dependencies ahead", "dependency_heads");
 			printf("%-18s %.0f Mbit/s\n", "link rate",
 			       json_integer_value(json_object_get(o, "link_rate")) * 8 / 1e6);
 			printf("%-18s %.1f ms\n", "first byte after",

@@ -17,6 +17,8 @@ import sqlite3
 import sys
 import tempfile
 
+import yaml
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.path.join(HERE, "..", "fixtures")
 sys.path.insert(0, HERE)
@@ -173,6 +175,27 @@ def body(work):
                             (bytes.fromhex(d),)).fetchone()
         ok = ok and pack_pkg[pid] == first
     check(ok, f"{len(shared)} objects shared by two packages are in the first one's pack only")
+
+    # The depends table: each package's dependencies among the installed
+    # ones, from the lock's; an @EXPLICIT lock has none, so they come from
+    # the packages' own records, and must be the same.
+    ids = {name: i for i, name in db.execute("SELECT id, name FROM packages")}
+    want = set()
+    with open(lock) as f:
+        for p in yaml.safe_load(f)["package"]:
+            want |= {(p["name"], d) for d in p.get("dependencies") or {}
+                     if d in ids and d != p["name"]}
+    got = set(db.execute("SELECT p.name, q.name FROM depends d JOIN packages p ON p.id = d.package"
+                         " JOIN packages q ON q.id = d.on_package"))
+    check(want and got == want, f"depends: {len(got)} dependencies among installed packages, "
+          f"as the lock says" + ("" if got == want else f": {sorted(got ^ want)[:4]}"))
+    cfs_x = os.path.join(work, "explicit.cfs")
+    r = index(work, os.path.join(chan, "explicit.txt"), cfs_x, store)
+    got_x = set(sqlite3.connect(cfs_x).execute(
+        "SELECT p.name, q.name FROM depends d JOIN packages p ON p.id = d.package"
+        " JOIN packages q ON q.id = d.on_package")) if r.returncode == 0 else set()
+    check(got_x == want, "depends of an @EXPLICIT lock come from the packages' records"
+          + why(r))
 
     # info shows them.
     r = run(CONDAFS, "info", cfs, "--json")

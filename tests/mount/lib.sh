@@ -197,15 +197,16 @@ pyenv_index() {
 		flock 9
 		# Rebuilt when missing or unreadable (say, after an index format change).
 		# Also when an older condafs wrote it (index format 2 has no packs).
-		# Stamp 2: indexed with bytecode for its noarch packages.
-		if [[ $(cat "$src/.indexed" 2>/dev/null) != 2 ]] || ! "$CONDAFS" info --json "$src/env.cfs" 2>/dev/null |
+		# Stamp 2: indexed with bytecode for its noarch packages; 3: with
+		# packs in heat order and the depends table.
+		if [[ $(cat "$src/.indexed" 2>/dev/null) != 3 ]] || ! "$CONDAFS" info --json "$src/env.cfs" 2>/dev/null |
 			python3 -c 'import json, sys; sys.exit(json.load(sys.stdin)["format_version"] < 3)'; then
 			python3 "$SRCROOT/tests/fixtures/mkpyenv.py" "$src" "${mkargs[@]}" >"$src.log" 2>&1 ||
 				{ cat "$src.log" >&2; exit 1; }
 			rm -f "$src/env.cfs"
 			"$CONDAFS" index "$src/conda-lock.yml" -o "$src/env.cfs" --store "$src/store" \
 				--cache "$src/pkgs" -q >>"$src.log" 2>&1 || { cat "$src.log" >&2; exit 1; }
-			echo 2 >"$src/.indexed"
+			echo 3 >"$src/.indexed"
 		fi
 	) 9>"$src.lock" || fail "building the realistic environment failed"
 	mkdir -p "$dir"
