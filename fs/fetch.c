@@ -1290,7 +1290,9 @@ void cfs_fetcher_touch(struct cfs_fetcher *f, uint32_t pkg)
 	struct cfs_fetch_item *items = NULL;
 	size_t n = 0, alloc = 0;
 
+	/* Every open comes here: a load first, to keep the line shared. */
 	if (pkg >= m->n_pkgs || m->dep_start[pkg] == m->dep_start[pkg + 1] ||
+	    atomic_load_explicit(&m->touched[pkg], memory_order_relaxed) ||
 	    atomic_exchange(&m->touched[pkg], true))
 		return;
 	pthread_mutex_lock(&f->lock);

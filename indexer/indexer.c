@@ -379,18 +379,6 @@ static errint_t write_packages(struct cfs_db *db, const struct cfs_lock *lock,
 	return r;
 }
 
-/* The package name of a match spec: "werkzeug >=3.0" -> werkzeug. */
-static char *spec_name(const char *spec)
-{
-	const char *colons = strstr(spec, "::");
-	size_t n;
-
-	if (colons)
-		spec = colons + 2;
-	n = strcspn(spec, " =<>!~[");
-	return n ? cfs_xstrndup(spec, n) : NULL;
-}
-
 /* The "depends" of conda package p's conda-meta record, as names (NULL if none). */
 static json_t *meta_depends(const struct cfs_package *p, struct cfs_store *store)
 {
@@ -427,7 +415,7 @@ static errint_t write_depends(struct cfs_db *db, const struct cfs_lock *lock,
 
 	for (size_t i = 0; i < lock->n_pkgs && r == 0; i++) {
 		const struct cfs_lock_pkg *lp = &lock->pkgs[i];
-		json_t *deps = NULL, *d;
+		json_t *deps = NULL;
 		size_t n = lp->n_depends, k;
 
 		if (lp->manager == CFS_MGR_PIP)
@@ -435,14 +423,12 @@ static errint_t write_depends(struct cfs_db *db, const struct cfs_lock *lock,
 		if (!n && (deps = meta_depends(&pkgs[i], store)))
 			n = json_array_size(deps);
 		for (k = 0; k < n && r == 0; k++) {
-			cleanup_free char *name = NULL;
+			cleanup_free char *parsed = NULL;
+			const char *spec = deps ? json_string_value(json_array_get(deps, k)) : NULL;
+			/* The lock's are names already; a record's are match specs. */
+			const char *name = !deps ? lp->depends[k]
+					 : spec ? (parsed = cfs_lock_spec_name(spec)) : NULL;
 
-			if (deps) {
-				d = json_array_get(deps, k);
-				name = json_is_string(d) ? spec_name(json_string_value(d)) : NULL;
-			} else {
-				name = spec_name(lp->depends[k]);
-			}
 			for (size_t j = 0; name && j < lock->n_pkgs && r == 0; j++)
 				if (j != i && lock->pkgs[j].manager != CFS_MGR_PIP &&
 				    strcmp(pkgs[j].name, name) == 0)

@@ -238,13 +238,12 @@ static errint_t entry_depends(struct pixi *x, yaml_node_t *e, struct cfs_lock_pk
 	for (yaml_node_item_t *i = deps->data.sequence.items.start;
 	     i < deps->data.sequence.items.top; i++) {
 		const char *spec = yscalar(yaml_document_get_node(x->d, *i));
-		size_t n;
+		char *name;
 
 		if (!spec)
 			return lock_err(x->c, yline(deps), "'depends' holds a non-string");
-		n = strcspn(spec, " =<>!~[;,");
-		if (n)
-			p->depends[p->n_depends++] = cfs_xstrndup(spec, n);
+		if ((name = cfs_lock_spec_name(spec)))
+			p->depends[p->n_depends++] = name;
 	}
 	return 0;
 }

@@ -100,6 +100,17 @@ int lock_line_at(const char *data, size_t off)
 
 /* ---- file names and URLs ---- */
 
+char *cfs_lock_spec_name(const char *spec)
+{
+	const char *colons = strstr(spec, "::");
+	size_t n;
+
+	if (colons)
+		spec = colons + 2;
+	n = strcspn(spec, " =<>!~[;,");
+	return n ? cfs_xstrndup(spec, n) : NULL;
+}
+
 size_t lock_pkg_ext_len(const char *fn, size_t len)
 {
 	for (size_t i = 0; i < CFS_ARRAY_SIZE(pkg_exts); i++) {

@@ -147,6 +147,13 @@ errint_t cfs_lock_parse_env(const char *path, const char *data, size_t len,
  */
 char *cfs_lock_resolve_url(const char *lock_path, const char *url);
 
+/*
+ * The package name a match spec names ("python >=3.9" -> python,
+ * "conda-forge::numpy 1.26.*" -> numpy), or NULL if it names none.
+ * Caller frees.
+ */
+char *cfs_lock_spec_name(const char *spec);
+
 /* Whether fn (a file name) ends in .whl. */
 bool cfs_lock_is_wheel(const char *fn);
 
