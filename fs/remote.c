@@ -180,22 +180,28 @@ errint_t cfs_objdec_verdict(struct cfs_objdec *d, errint_t r, uint64_t want, str
 	return 0;
 }
 
-static errint_t fetch_dir(struct cfs_remote *rm, const char *rel, struct sink *s, uint64_t want,
-			  struct cfs_err *err)
+/*
+ * Feeds len bytes of src from off (to its end if len is UINT64_MAX) to the
+ * sink's decoder and gives its verdict.
+ */
+static errint_t decode_from(int src, uint64_t off, uint64_t len, struct sink *s, uint64_t want,
+			    struct cfs_err *err)
 {
-	cleanup_fd int fd = openat(rm->dirfd, rel, O_RDONLY | O_CLOEXEC);
 	char buf[1 << 16];
 
-	if (fd < 0)
-		return cfs_err_set(err, errno, "%s", strerror(errno));
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
+	for (uint64_t done = 0; done < len;) {
+		size_t n_want = len - done < sizeof(buf) ? (size_t)(len - done) : sizeof(buf);
+		ssize_t n = pread(src, buf, n_want, (off_t)(off + done));
+
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return cfs_err_set(err, errno, "%s", strerror(errno));
+		if (n == 0 && len != UINT64_MAX)
+			return cfs_err_set(err, EBADMSG, "shorter than the index says");
 		if (n == 0 || sink_feed(s, buf, (size_t)n) < 0)
 			break;
+		done += (uint64_t)n;
 	}
 	return cfs_objdec_verdict(s->dec, s->r, want, err);
 }
@@ -225,32 +231,41 @@ static void slot_put(struct cfs_remote *rm)
 	pthread_mutex_unlock(&rm->lock);
 }
 
+/* decode_from in one of the fetch slots, into fd. */
+static errint_t fetch_slot(struct cfs_remote *rm, int src, uint64_t off, uint64_t len,
+			   const uint8_t digest[CFS_SHA256_LEN], uint64_t size, int fd,
+			   uint64_t *wire, struct cfs_err *err)
+{
+	int64_t deadline = cfs_now_ms() + (int64_t)rm->timeout_s * 1000;
+	struct sink sk = { .fd = fd };
+	int r;
+
+	*wire = 0;
+	if (slot_get(rm, deadline) < 0)
+		return cfs_err_set(err, ETIMEDOUT, "gave up after %u s waiting for other fetches",
+				   rm->timeout_s);
+	sk.dec = cfs_objdec_new(digest, size, sink_write, &sk);
+	r = decode_from(src, off, len, &sk, size, err);
+	cfs_objdec_free(sk.dec);
+	*wire = sk.wire;
+	slot_put(rm);
+	return r;
+}
+
 errint_t cfs_remote_fetch(struct cfs_remote *rm, const uint8_t digest[CFS_SHA256_LEN],
 			  uint64_t size, int fd, uint64_t *wire, struct cfs_err *err)
 {
 	char rel[CFS_OBJECT_RELPATH_LEN];
-	int64_t deadline = cfs_now_ms() + (int64_t)rm->timeout_s * 1000;
-	cleanup_free char *where = NULL;
+	cleanup_fd int src = -1;
 	int r;
 
 	cfs_object_relpath(digest, rel);
-	where = cfs_xasprintf("%s/%s", rm->base, rel);
 	*wire = 0;
-	if (slot_get(rm, deadline) < 0) {
-		cfs_err_set(err, ETIMEDOUT, "gave up after %u s waiting for other fetches",
-			    rm->timeout_s);
-		r = -ETIMEDOUT;
-	} else {
-		struct sink sk = { .fd = fd };
-
-		sk.dec = cfs_objdec_new(digest, size, sink_write, &sk);
-		r = fetch_dir(rm, rel, &sk, size, err);
-		cfs_objdec_free(sk.dec);
-		*wire = sk.wire;
-		slot_put(rm);
-	}
+	src = openat(rm->dirfd, rel, O_RDONLY | O_CLOEXEC);
+	r = src < 0 ? cfs_err_set(err, errno, "%s", strerror(errno))
+		    : fetch_slot(rm, src, 0, UINT64_MAX, digest, size, fd, wire, err);
 	if (r < 0)
-		cfs_err_prefix(err, "%s", where);
+		cfs_err_prefix(err, "%s/%s", rm->base, rel);
 	return r;
 }
 
@@ -279,41 +294,14 @@ errint_t cfs_remote_fetch_packed(struct cfs_remote *rm, struct cfs_packmap_pack 
 				 const uint8_t digest[CFS_SHA256_LEN], uint64_t size, int fd,
 				 uint64_t *wire, struct cfs_err *err)
 {
-	int64_t deadline = cfs_now_ms() + (int64_t)rm->timeout_s * 1000;
-	struct sink sk = { .fd = fd };
-	char buf[1 << 16];
-	int pfd, r = 0;
+	int pfd, r;
 
 	*wire = 0;
 	if (rm->dirfd < 0 || (pfd = pack_fd(rm, p)) < 0)
 		return cfs_err_set(err, ENOENT, "%s/%s: not in the store", rm->base, p->name);
-	if (slot_get(rm, deadline) < 0)
-		return cfs_err_set(err, ETIMEDOUT, "gave up after %u s waiting for other fetches",
-				   rm->timeout_s);
-	sk.dec = cfs_objdec_new(digest, size, sink_write, &sk);
-	for (uint64_t done = 0; done < csize && r == 0;) {
-		size_t want = csize - done < sizeof(buf) ? (size_t)(csize - done) : sizeof(buf);
-		ssize_t n = pread(pfd, buf, want, (off_t)(offset + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r = cfs_err_set(err, n < 0 ? errno : EBADMSG, "%s/%s: %s", rm->base, p->name,
-					n < 0 ? strerror(errno) : "shorter than the index says");
-			break;
-		}
-		done += (uint64_t)n;
-		r = sink_feed(&sk, buf, (size_t)n);
-	}
-	if (r == 0 || sk.r < 0) {
-		r = cfs_objdec_verdict(sk.dec, sk.r, size, err);
-		if (r < 0)
-			cfs_err_prefix(err, "%s/%s at %llu", rm->base, p->name,
-				       (unsigned long long)offset);
-	}
-	cfs_objdec_free(sk.dec);
-	*wire = sk.wire;
-	slot_put(rm);
+	r = fetch_slot(rm, pfd, offset, csize, digest, size, fd, wire, err);
+	if (r < 0 && r != -ETIMEDOUT)
+		cfs_err_prefix(err, "%s/%s at %llu", rm->base, p->name, (unsigned long long)offset);
 	return r;
 }
 
