@@ -88,13 +88,98 @@ static void fs_release(struct cfs_fs *fs)
 	free(fs->store_url);
 }
 
+/*
+ * The pack map loads on a thread of its own while the tree loads: each
+ * takes a core for a few tens of milliseconds of a mount with a big index.
+ * Sorted by place (and with the dependencies) for a network store, which
+ * streams packs; when only the index names the store, that is not known
+ * yet, and it is sorted anyway.
+ */
+struct packmap_job {
+	struct cfs_packmap *m;
+	const char *index;
+	bool ordered;
+	bool running;
+	pthread_t thread;
+	errint_t r;
+	struct cfs_err err;
+};
+
+static void *packmap_job_run(void *arg)
+{
+	struct packmap_job *j = arg;
+
+	j->r = cfs_packmap_load(j->m, j->index, j->ordered, &j->err);
+	return NULL;
+}
+
+static void packmap_job_start(struct packmap_job *j)
+{
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	j->running = pthread_create(&j->thread, NULL, packmap_job_run, j) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!j->running)
+		packmap_job_run(j);
+}
+
+static errint_t packmap_job_join(struct packmap_job *j, struct cfs_err *err)
+{
+	if (j->running)
+		pthread_join(j->thread, NULL);
+	j->running = false;
+	if (j->r < 0)
+		*err = j->err;
+	return j->r;
+}
+
+static errint_t fs_setup_rest(struct cfs_fs *fs, const struct cfs_fs_opts *o, struct cfs_err *err);
+
 static errint_t fs_setup(struct cfs_fs *fs, const struct cfs_fs_opts *o, struct cfs_err *err)
+{
+	struct packmap_job pj = {
+		.m = &fs->packs,
+		.index = o->index,
+		.ordered = !o->store || cfs_remote_is_url(o->store),
+	};
+	struct cfs_err later;
+	struct cfs_fetcher_opts fo;
+	errint_t r;
+
+	memset(fs, 0, sizeof(*fs));
+	if (!o->no_packs)
+		packmap_job_start(&pj);
+	r = fs_setup_rest(fs, o, err);
+	/* The first error is the one to tell. */
+	if (!o->no_packs && packmap_job_join(&pj, &later) < 0 && r == 0) {
+		*err = later;
+		r = pj.r;
+	}
+	if (r < 0 || !cfs_remote_url(fs->remote))
+		return r;
+	fo = (struct cfs_fetcher_opts){
+		.packs = !o->no_packs,
+		.speculate = o->speculate,
+		.stream_packs = o->stream_packs,
+		/* HTTP/2 over http:// is prior knowledge: nothing to negotiate. */
+		.http_version = o->http_version == 11 ? CURL_HTTP_VERSION_1_1
+				: o->http_version != 2 ? 0
+				: strncmp(fs->store_url, "http://", 7) == 0
+				? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_2TLS,
+		.cacert = o->cacert,
+	};
+	return cfs_fetcher_new(fs, &fo, &fs->fetcher, err);
+}
+
+/* Everything but the pack map and the fetch engine. */
+static errint_t fs_setup_rest(struct cfs_fs *fs, const struct cfs_fs_opts *o, struct cfs_err *err)
 {
 	cleanup_free char *cache_dir = o->cache_dir ? cfs_xstrdup(o->cache_dir)
 						    : cfs_fs_default_cache_dir();
 	int r;
 
-	memset(fs, 0, sizeof(*fs));
 	cfs_objtab_init(&fs->objs);
 	fs->uid = getuid();
 	fs->gid = getgid();
@@ -120,31 +205,8 @@ static errint_t fs_setup(struct cfs_fs *fs, const struct cfs_fs_opts *o, struct 
 	if ((r = cfs_remote_new(fs->store_url, o->fetch_timeout, o->fetch_retries, &fs->remote,
 				err)) < 0)
 		return r;
-	if ((r = cfs_cache_open(cache_dir, o->cache_size, &fs->stats, cfs_objtab_held_unlinked, fs,
-				&fs->cache, err)) < 0)
-		return r;
-	/* Local stores read objects from packs too. */
-	if (!o->no_packs && !cfs_remote_url(fs->remote) &&
-	    (r = cfs_packmap_load(&fs->packs, o->index, false, err)) < 0)
-		return r;
-	if (cfs_remote_url(fs->remote)) {
-		struct cfs_fetcher_opts fo = {
-			.packs = !o->no_packs,
-			.speculate = o->speculate,
-			.stream_packs = o->stream_packs,
-			/* HTTP/2 over http:// is prior knowledge: nothing to negotiate. */
-			.http_version = o->http_version == 11 ? CURL_HTTP_VERSION_1_1
-					: o->http_version != 2 ? 0
-					: strncmp(fs->store_url, "http://", 7) == 0
-					? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_2TLS,
-			.cacert = o->cacert,
-		};
-		if (!o->no_packs && (r = cfs_packmap_load(&fs->packs, o->index, true, err)) < 0)
-			return r;
-		if ((r = cfs_fetcher_new(fs, &fo, &fs->fetcher, err)) < 0)
-			return r;
-	}
-	return 0;
+	return cfs_cache_open(cache_dir, o->cache_size, &fs->stats, cfs_objtab_held_unlinked, fs,
+			      &fs->cache, err);
 }
 
 /*

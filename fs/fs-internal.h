@@ -181,6 +181,8 @@ struct cfs_remote;
 errint_t cfs_remote_new(const char *store, unsigned timeout_s, unsigned retries,
 			struct cfs_remote **out, struct cfs_err *err);
 void cfs_remote_free(struct cfs_remote *r);
+/* Whether store names a network store (http(s):// or s3://). */
+bool cfs_remote_is_url(const char *store);
 /*
  * Reads, decompresses and verifies object digest (size bytes) of a local
  * store into fd, a new, empty file, within the fetch time bound (waiting

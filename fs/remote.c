@@ -37,6 +37,11 @@ static bool is_http(const char *s)
 	return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
 }
 
+bool cfs_remote_is_url(const char *store)
+{
+	return cfs_s3_is_url(store) || is_http(store);
+}
+
 /* "file:///a%20b" -> "/a b"; NULL if not a local file URL. */
 static char *file_url_path(const char *url)
 {
