@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <zstd.h>
@@ -361,6 +362,28 @@ static void dctx_put(ZSTD_DCtx *d)
 	ZSTD_freeDCtx(d);
 }
 
+/*
+ * An object that turns out big is hashed and written on a second thread
+ * while the next chunks decompress: for a 22 MiB library, hashing and
+ * writing take as long as half its decompression, and the reader waits
+ * for all three.  Chunks pass through a ring of CHUNK-sized slots.
+ */
+#define CHUNK (1 << 17)
+#define BEHIND_AFTER (4u << 20) /* bytes decompressed before the second thread starts */
+#define BEHIND_SLOTS 8
+
+struct behind {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct cfs_objdec *d;
+	char *slots; /* BEHIND_SLOTS * CHUNK */
+	size_t len[BEHIND_SLOTS];
+	uint64_t made, taken; /* chunks decompressed; hashed and written */
+	bool closing;
+	errint_t r; /* the sink's first error */
+};
+
 struct cfs_objdec {
 	ZSTD_DCtx *dctx;
 	struct cfs_hash *hash;
@@ -369,8 +392,110 @@ struct cfs_objdec {
 	cfs_sink_fn sink;
 	void *ctx;
 	bool frame_done;
-	char out[1 << 17];
+	errint_t sink_r;
+	struct behind *behind; /* NULL: all on the caller's thread */
+	char out[CHUNK];
 };
+
+static errint_t hash_and_sink(struct cfs_objdec *d, const char *data, size_t len)
+{
+	cfs_hash_update(d->hash, data, len);
+	if (d->sink_r == 0 && d->sink)
+		d->sink_r = d->sink(d->ctx, data, len);
+	return d->sink_r;
+}
+
+static void *behind_run(void *arg)
+{
+	struct behind *b = arg;
+
+	pthread_mutex_lock(&b->lock);
+	for (;;) {
+		size_t i;
+
+		while (b->taken == b->made && !b->closing)
+			pthread_cond_wait(&b->cond, &b->lock);
+		if (b->taken == b->made)
+			break;
+		i = b->taken % BEHIND_SLOTS;
+		pthread_mutex_unlock(&b->lock);
+		hash_and_sink(b->d, b->slots + i * CHUNK, b->len[i]);
+		pthread_mutex_lock(&b->lock);
+		b->r = b->d->sink_r;
+		b->taken++;
+		pthread_cond_broadcast(&b->cond);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return NULL;
+}
+
+/* Starts the second thread; stays on one if it cannot start. */
+static void behind_start(struct cfs_objdec *d)
+{
+	struct behind *b = cfs_xcalloc(1, sizeof(*b));
+	sigset_t all, old;
+	int r;
+
+	b->d = d;
+	b->slots = cfs_xmalloc((size_t)BEHIND_SLOTS * CHUNK);
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->cond, NULL);
+	/* Signals stay with the threads that handle them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = pthread_create(&b->thread, NULL, behind_run, b);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
+		pthread_cond_destroy(&b->cond);
+		pthread_mutex_destroy(&b->lock);
+		free(b->slots);
+		free(b);
+		return;
+	}
+	d->behind = b;
+}
+
+/* A free slot to decompress into, or the sink's error. */
+static errint_t behind_slot(struct behind *b, void **slot)
+{
+	errint_t r;
+
+	pthread_mutex_lock(&b->lock);
+	while (b->made - b->taken == BEHIND_SLOTS && b->r == 0)
+		pthread_cond_wait(&b->cond, &b->lock);
+	*slot = b->slots + (b->made % BEHIND_SLOTS) * CHUNK;
+	r = b->r;
+	pthread_mutex_unlock(&b->lock);
+	return r;
+}
+
+static void behind_push(struct behind *b, size_t len)
+{
+	pthread_mutex_lock(&b->lock);
+	b->len[b->made % BEHIND_SLOTS] = len;
+	b->made++;
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* Waits for the second thread to hash and write every chunk, and ends it. */
+static void behind_stop(struct cfs_objdec *d)
+{
+	struct behind *b = d->behind;
+
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->lock);
+	b->closing = true;
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	pthread_join(b->thread, NULL);
+	pthread_cond_destroy(&b->cond);
+	pthread_mutex_destroy(&b->lock);
+	free(b->slots);
+	free(b);
+	d->behind = NULL;
+}
 
 struct cfs_objdec *cfs_objdec_new(const uint8_t digest[CFS_SHA256_LEN],
 				  uint64_t max_size, cfs_sink_fn sink, void *ctx)
@@ -390,11 +515,16 @@ errint_t cfs_objdec_feed(struct cfs_objdec *d, const void *data, size_t len)
 	ZSTD_inBuffer in = { data, len, 0 };
 
 	for (;;) {
-		ZSTD_outBuffer o = { d->out, sizeof(d->out), 0 };
+		ZSTD_outBuffer o = { d->out, CHUNK, 0 };
 		size_t ret;
+		errint_t r;
 
 		if (d->frame_done)
 			return in.pos < in.size ? -EBADMSG : 0; /* trailing bytes */
+		if (!d->behind && d->size >= BEHIND_AFTER)
+			behind_start(d);
+		if (d->behind && (r = behind_slot(d->behind, &o.dst)) < 0)
+			return r;
 		ret = ZSTD_decompressStream(d->dctx, &o, &in);
 		if (ZSTD_isError(ret))
 			return -EBADMSG;
@@ -403,12 +533,10 @@ errint_t cfs_objdec_feed(struct cfs_objdec *d, const void *data, size_t len)
 		d->size += o.pos;
 		if (d->size > d->max_size)
 			return -EFBIG;
-		cfs_hash_update(d->hash, d->out, o.pos);
-		if (o.pos && d->sink) {
-			int r = d->sink(d->ctx, d->out, o.pos);
-			if (r < 0)
-				return r;
-		}
+		if (o.pos && d->behind)
+			behind_push(d->behind, o.pos);
+		else if (o.pos && hash_and_sink(d, d->out, o.pos) < 0)
+			return d->sink_r;
 		/* Done with this input once it is consumed and nothing is pending. */
 		if (in.pos == in.size && o.pos < o.size)
 			return 0;
@@ -419,6 +547,9 @@ errint_t cfs_objdec_finish(struct cfs_objdec *d, uint64_t *size_out)
 {
 	uint8_t got[CFS_SHA256_LEN];
 
+	behind_stop(d);
+	if (d->sink_r < 0)
+		return d->sink_r;
 	if (!d->frame_done)
 		return -EBADMSG;
 	cfs_hash_final(d->hash, got);
@@ -433,6 +564,7 @@ void cfs_objdec_free(struct cfs_objdec *d)
 {
 	if (!d)
 		return;
+	behind_stop(d);
 	dctx_put(d->dctx);
 	cfs_hash_free(d->hash);
 	free(d);
