@@ -76,6 +76,7 @@ static void fuse_log_fn(enum fuse_log_level level, const char *fmt, va_list ap)
 static void fs_release(struct cfs_fs *fs)
 {
 	cfs_prefetch_free(fs->prefetch); /* first: its threads use the rest */
+	cfs_speculator_free(fs->speculator);
 	cfs_fetcher_free(fs->fetcher);
 	cfs_packmap_release(&fs->packs);
 	cfs_trace_free(fs->trace);
@@ -142,7 +143,7 @@ static errint_t fs_setup(struct cfs_fs *fs, const struct cfs_fs_opts *o, struct 
 	struct packmap_job pj = {
 		.m = &fs->packs,
 		.index = o->index,
-		.ordered = !o->store || cfs_remote_is_url(o->store),
+		.ordered = o->speculate || !o->store || cfs_remote_is_url(o->store),
 	};
 	struct cfs_err later;
 	struct cfs_fetcher_opts fo;
@@ -157,8 +158,13 @@ static errint_t fs_setup(struct cfs_fs *fs, const struct cfs_fs_opts *o, struct 
 		*err = later;
 		r = pj.r;
 	}
-	if (r < 0 || !cfs_remote_url(fs->remote))
+	if (r < 0)
 		return r;
+	if (!cfs_remote_url(fs->remote)) {
+		if (!o->no_packs)
+			fs->speculator = cfs_speculator_new(fs, o->speculate);
+		return 0;
+	}
 	fo = (struct cfs_fetcher_opts){
 		.packs = !o->no_packs,
 		.speculate = o->speculate,
@@ -485,6 +491,7 @@ static errint_t mount_and_serve(const struct cfs_fs_opts *o, bool exit_child, pi
 		detach(o->log_file, o->log_stderr);
 	}
 	cfs_cache_start(fs->cache);
+	cfs_speculator_start(fs->speculator);
 	cfs_prefetch_start(fs, fs->prefetch, o->prefetch_jobs);
 	r = serve(se, o);
 fail_mount:

@@ -48,8 +48,6 @@
 #define RANGE_MAX (4ull << 20)
 /* Bytes of unwanted objects (cached, or wanted elsewhere) a range may cross. */
 #define SKIP_MAX (64ull << 10)
-/* Neighbours larger than this (compressed) are not speculated on. */
-#define SPECULATE_OBJECT_MAX (512ull << 10)
 /* An open whose object lies farther than this into a range fetches it alone. */
 #define TAKEOVER_BYTES (256ull << 10)
 #define CONNECT_TIMEOUT_MS 10000L
@@ -378,7 +376,7 @@ static void queue_open(struct cfs_fetcher *f, struct want *w)
 	for (const struct cfs_packmap_entry *n = e + 1;
 	     n < m->entries + m->n_index_entries && n->pack == e->pack; n++) {
 		if (n->offset + n->csize - e->offset > f->o.speculate ||
-		    n->csize > SPECULATE_OBJECT_MAX)
+		    n->csize > CFS_SPECULATE_OBJECT_MAX)
 			break;
 		/* Empty files are never fetched. */
 		if (!n->size || want_find(f, n->digest) || cached(f, n->digest)) {
@@ -1310,7 +1308,7 @@ void cfs_fetcher_touch(struct cfs_fetcher *f, uint32_t pkg)
 		for (; i < m->n_index_entries && m->entries[i].pack == pack; i++) {
 			const struct cfs_packmap_entry *e = &m->entries[i];
 
-			if (e->offset + e->csize > f->o.speculate || e->csize > SPECULATE_OBJECT_MAX)
+			if (e->offset + e->csize > f->o.speculate || e->csize > CFS_SPECULATE_OBJECT_MAX)
 				break;
 			if (!e->size || want_find(f, e->digest) || cached(f, e->digest))
 				continue;

@@ -251,12 +251,16 @@ struct cfs_packmap {
 	size_t n_pkgs;
 	uint32_t *dep_start, *dep_at;
 	atomic_bool *touched;
+	bool ordered;
 };
+
+/* Neighbours larger than this (compressed) are not speculated on. */
+#define CFS_SPECULATE_OBJECT_MAX (512ull << 10)
 
 /*
  * Loads the index's packs (none for index format 2).  ordered: entries
- * sorted by (pack, offset), for neighbours; else only found by digest
- * (a local store), which saves a sort at mount.
+ * sorted by (pack, offset), for neighbours (speculation, streaming); else
+ * only found by digest, which saves a sort.
  */
 errint_t cfs_packmap_load(struct cfs_packmap *m, const char *index, bool ordered,
 			  struct cfs_err *err);
@@ -371,6 +375,7 @@ struct cfs_fs {
 	_Atomic uint8_t *seen;    /* by ino: enum cfs_seen bits */
 	struct cfs_trace *trace;  /* or NULL */
 	struct cfs_prefetch *prefetch; /* or NULL */
+	struct cfs_speculator *speculator; /* a local store's, or NULL */
 	_Atomic bool passthrough; /* hand cached files to the kernel (see ops.c) */
 	bool no_opendir;          /* the kernel opens directories without asking */
 	bool want_no_open;        /* --no-open */
@@ -407,6 +412,26 @@ void cfs_obj_passthrough_release(struct cfs_fs *fs, fuse_req_t req, struct cfs_o
  * failed (logged).
  */
 int cfs_obj_prefetch(struct cfs_fs *fs, uint32_t ino);
+/*
+ * The same for an object by digest (size bytes) that no open asked for:
+ * 1 if it was loaded into the cache, 0 if it was there or being loaded,
+ * or an error, which is logged at debug level only (an open of it will
+ * try again, and say what fails).
+ */
+int cfs_obj_speculate(struct cfs_fs *fs, const uint8_t digest[CFS_SHA256_LEN], uint64_t size);
+
+/*
+ * Speculation for a local store (speculate.c): after a miss, the objects
+ * that follow it in its pack, up to bytes (compressed), are loaded into
+ * the cache by a thread that runs when a CPU is idle.  NULL when bytes is
+ * 0 or fs->packs is not ordered.  _start runs the thread (after the
+ * daemon forks); _miss is called for every miss an open waited for.
+ */
+struct cfs_speculator;
+struct cfs_speculator *cfs_speculator_new(struct cfs_fs *fs, uint64_t bytes);
+void cfs_speculator_start(struct cfs_speculator *s);
+void cfs_speculator_miss(struct cfs_speculator *s, const uint8_t digest[CFS_SHA256_LEN]);
+void cfs_speculator_free(struct cfs_speculator *s);
 
 /* ---- access.c: pruned paths, the working set (--strict), who asked. */
 

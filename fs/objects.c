@@ -103,6 +103,20 @@ static errint_t fetch_engine(struct cfs_fs *fs, struct cfs_obj *o, struct cfs_er
 	return r;
 }
 
+/* What to call o in a message: file ino's path, or o's sha256 when no open asked for it (ino 0). */
+static void obj_name(struct cfs_fs *fs, uint32_t ino, const struct cfs_obj *o, char *buf,
+		     size_t len)
+{
+	char hex[2 * CFS_SHA256_LEN + 1];
+
+	if (ino) {
+		cfs_tree_path(&fs->tree, ino, buf, len);
+		return;
+	}
+	cfs_hex(o->digest, CFS_SHA256_LEN, hex);
+	snprintf(buf, len, "object %s", hex);
+}
+
 /*
  * From a local store into fd: from the object's pack, else (no pack, or a
  * pack missing or corrupt) the object alone.
@@ -125,7 +139,7 @@ static errint_t fetch_local(struct cfs_fs *fs, uint32_t ino, struct cfs_obj *o, 
 		if (r == 0 || r == -ETIMEDOUT)
 			return r;
 		if (r != -ENOENT) {
-			cfs_tree_path(&fs->tree, ino, path, sizeof(path));
+			obj_name(fs, ino, o, path, sizeof(path));
 			cfs_warn("%s: %s; reading its object alone", path, err->msg);
 			atomic_fetch_add(&fs->stats.fallbacks, 1);
 		}
@@ -139,7 +153,10 @@ static errint_t fetch_local(struct cfs_fs *fs, uint32_t ino, struct cfs_obj *o, 
 	return r;
 }
 
-/* Loads o's content: the cache, else the store.  Logs failures. */
+/*
+ * Loads o's content: the cache, else the store.  Logs failures (at debug
+ * level for speculation: ino 0).
+ */
 static errint_t load(struct cfs_fs *fs, uint32_t ino, struct cfs_obj *o, bool *hit)
 {
 	struct cfs_cache_tmp tmp = { .fd = -1 };
@@ -158,7 +175,7 @@ static errint_t load(struct cfs_fs *fs, uint32_t ino, struct cfs_obj *o, bool *h
 	if (fs->fetcher) {
 		r = fetch_engine(fs, o, &err);
 		if (r == 0 && cfs_log_get_level() >= CFS_LOG_DEBUG) {
-			cfs_tree_path(&fs->tree, ino, path, sizeof(path));
+			obj_name(fs, ino, o, path, sizeof(path));
 			cfs_debug("%s: waited from %llu ms for %llu us for its object", path,
 				  (unsigned long long)(t0 / 1000),
 				  (unsigned long long)(cfs_now_us() - t0));
@@ -181,14 +198,13 @@ static errint_t load(struct cfs_fs *fs, uint32_t ino, struct cfs_obj *o, bool *h
 	if (r == 0) {
 		atomic_fetch_add(&fs->stats.fetches, 1);
 		atomic_fetch_add(&fs->stats.bytes_cached, o->size);
-		cfs_stats_latency(&fs->stats, cfs_now_us() - t0);
 	} else {
 		atomic_fetch_add(&fs->stats.fetch_errors, 1);
 	}
 done:
 	if (r < 0) {
-		cfs_tree_path(&fs->tree, ino, path, sizeof(path));
-		cfs_error("%s: %s", path, err.msg);
+		obj_name(fs, ino, o, path, sizeof(path));
+		cfs_log(ino ? CFS_LOG_ERROR : CFS_LOG_DEBUG, "%s: %s", path, err.msg);
 		return -EIO;
 	}
 	return r;
@@ -245,6 +261,7 @@ errint_t cfs_obj_get(struct cfs_fs *fs, uint32_t ino, struct cfs_obj **out)
 	struct cfs_objtab *t = &fs->objs;
 	struct cfs_obj *o;
 	bool waited = false, hit = false;
+	uint64_t t0 = cfs_now_us();
 	int r;
 
 	if (fs->fetcher)
@@ -262,6 +279,9 @@ errint_t cfs_obj_get(struct cfs_fs *fs, uint32_t ino, struct cfs_obj **out)
 			unref_locked(t, o);
 		pthread_mutex_unlock(&t->lock);
 		atomic_fetch_add(waited ? &fs->stats.cache_misses : &fs->stats.cache_hits, 1);
+		/* Joined a load (another open's, a prefetch's, speculation's). */
+		if (waited && r == 0)
+			cfs_stats_latency(&fs->stats, cfs_now_us() - t0);
 		if (r == 0)
 			*out = o;
 		return r;
@@ -271,7 +291,12 @@ errint_t cfs_obj_get(struct cfs_fs *fs, uint32_t ino, struct cfs_obj **out)
 
 	r = load(fs, ino, o, &hit);
 	atomic_fetch_add(hit ? &fs->stats.cache_hits : &fs->stats.cache_misses, 1);
+	/* The fetch engine counts the waits of its own opens. */
+	if (r == 0 && !hit && !fs->fetcher)
+		cfs_stats_latency(&fs->stats, cfs_now_us() - t0);
 	finish_load(t, o, r);
+	if (r == 0 && !hit && fs->speculator)
+		cfs_speculator_miss(fs->speculator, digest);
 	if (r == 0)
 		*out = o;
 	return r;
@@ -284,10 +309,10 @@ void cfs_obj_put(struct cfs_fs *fs, struct cfs_obj *o)
 	pthread_mutex_unlock(&fs->objs.lock);
 }
 
-int cfs_obj_prefetch(struct cfs_fs *fs, uint32_t ino)
+/* Loads the object of file ino (0: none) unless it is open or loading. */
+static int preload(struct cfs_fs *fs, uint32_t ino, const uint8_t digest[CFS_SHA256_LEN],
+		   uint64_t size)
 {
-	const struct cfs_inode *n = &fs->tree.nodes[ino];
-	const uint8_t *digest = fs->tree.digests[n->data];
 	struct cfs_objtab *t = &fs->objs;
 	struct cfs_obj *o;
 	bool hit = false;
@@ -300,7 +325,7 @@ int cfs_obj_prefetch(struct cfs_fs *fs, uint32_t ino)
 		pthread_mutex_unlock(&t->lock);
 		return 0;
 	}
-	o = new_loading(t, digest, n->size);
+	o = new_loading(t, digest, size);
 	pthread_mutex_unlock(&t->lock);
 
 	r = load(fs, ino, o, &hit);
@@ -308,6 +333,18 @@ int cfs_obj_prefetch(struct cfs_fs *fs, uint32_t ino)
 	if (r == 0)
 		cfs_obj_put(fs, o); /* opens that joined keep it */
 	return r < 0 ? r : !hit;
+}
+
+int cfs_obj_prefetch(struct cfs_fs *fs, uint32_t ino)
+{
+	const struct cfs_inode *n = &fs->tree.nodes[ino];
+
+	return preload(fs, ino, fs->tree.digests[n->data], n->size);
+}
+
+int cfs_obj_speculate(struct cfs_fs *fs, const uint8_t digest[CFS_SHA256_LEN], uint64_t size)
+{
+	return preload(fs, 0, digest, size);
 }
 
 #ifdef FUSE_CAP_PASSTHROUGH

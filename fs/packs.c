@@ -200,6 +200,7 @@ errint_t cfs_packmap_load(struct cfs_packmap *m, const char *index, bool ordered
 		return cfs_err_set(err, EIO, "%s: %s", index, sqlite3_errmsg(h));
 	if (ordered)
 		qsort(m->entries, m->n_entries, sizeof(*m->entries), cmp_place);
+	m->ordered = ordered;
 	m->n_index_entries = m->n_entries;
 	build_hash(m, m->n_entries);
 	return ordered ? load_depends(m, h, index, err) : 0;

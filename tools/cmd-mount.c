@@ -40,8 +40,8 @@ static const char mount_help[] =
 	"                             trace into the cache, in first-access order\n"
 	"      --prefetch-jobs N      concurrent prefetches from a local store (default %d)\n"
 	"      --no-packs             fetch every object alone (http, s3): no pack ranges\n"
-	"      --speculate SIZE       bytes of an opened file's pack neighbours fetched\n"
-	"                             with it (default 256K; 0: none)\n"
+	"      --speculate SIZE       bytes of a missed file's pack neighbours brought\n"
+	"                             into the cache with it (default 256K; 0: none)\n"
 	"      --stream-packs WHEN    after a miss, fetch the rest of its package's pack in\n"
 	"                             the background, and the heads of its dependencies':\n"
 	"                             never, fast (default: once the link has shown\n"
@@ -312,6 +312,12 @@ int cmd_stats(int argc, char **argv)
 			       json_integer_value(json_object_get(o, "link_rate")) * 8 / 1e6);
 			printf("%-18s %.1f ms\n", "first byte after",
 			       json_integer_value(json_object_get(o, "link_wait_us")) / 1000.0);
+		} else if (json_integer_value(json_object_get(o, "pack_objects")) ||
+			   json_integer_value(json_object_get(o, "fallbacks"))) {
+			/* A local store. */
+			row_count(o, "objects from packs", "pack_objects");
+			row_count(o, "speculated", "speculated");
+			row_count(o, "fetched alone", "fallbacks");
 		}
 		printf("%-18s %lld, %lld ms in all\n", "opens that waited",
 		       json_integer_value(json_object_get(o, "fetch_waits")),

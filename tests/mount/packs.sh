@@ -13,8 +13,10 @@
 #  7. --stream-packs: always queues whole packs after a miss and the heads
 #     of an opened package's dependencies' packs, never does neither, and the default does behind 4 ms round trips on a fast link,
 #     not on a 4 MB/s one.
-#  8. A local store: objects read from packs; a corrupt pack falls back to
-#     the object alone, a missing pack to the objects one by one.
+#  8. A local store: objects read from packs; an open's neighbours in its
+#     pack speculated into the cache (not with --speculate 0); a corrupt
+#     pack falls back to the object alone, a missing pack to the objects
+#     one by one.
 # Usage: packs.sh path/to/condafs [build-dir]
 source "$(dirname "$0")/lib.sh"
 enter_ns "$@"
@@ -167,6 +169,43 @@ python3 "$HERE/check-tree.py" "$CONDAFS" "$IDX" /env --cat 20 || fail "local: th
 [[ $(stat_field /env fallbacks) == 0 && $(stat_field /env fetch_errors) == 0 ]] ||
 	fail "local: fallbacks or errors on a healthy store"
 umount_env /env
+# After a miss, its neighbours in the pack come into the cache before any
+# open asks (speculation); with --speculate 0 nothing does.
+FNEXT_OBJ=$(python3 -c 'import json, sys
+for e in map(json.loads, open(sys.argv[1])):
+    if e["path"] == sys.argv[2]:
+        print("objects/%s/%s" % (e["digest"][:2], e["digest"]))' "$T/ls.json" "$FNEXT")
+[[ -n $FNEXT_OBJ ]] || fail "no digest for $FNEXT"
+for spec in on off; do
+	args=()
+	[[ $spec == off ]] && args=(--speculate 0)
+	cache=$T/cache-local-spec-$spec
+	mount_env "$IDX" /env --store "$STORE" --cache "$cache" "${args[@]}"
+	cat_ok /env "$F"
+	if [[ $spec == on ]]; then
+		for _ in $(seq 300); do
+			[[ $(stat_field /env speculated) -ge 1 ]] && break
+			sleep 0.1
+		done
+		[[ -f $cache/$FNEXT_OBJ ]] ||
+			fail "local: $FNEXT, next to $F in its pack, was not speculated into the cache" \
+				"($(stat_field /env speculated) objects speculated)"
+		cat_ok /env "$FNEXT"
+		[[ $(stat_field /env cache_hits) == 1 && $(stat_field /env cache_misses) == 1 &&
+			$(stat_field /env fetch_waits) == 1 ]] ||
+			fail "local: the open of a speculated file missed:" \
+				"$(stat_field /env cache_hits) hits, $(stat_field /env cache_misses) misses"
+	else
+		sleep 1
+		[[ $(stat_field /env speculated) == 0 && ! -e $cache/$FNEXT_OBJ ]] ||
+			fail "local: --speculate 0 speculated"
+		cat_ok /env "$FNEXT"
+		[[ $(stat_field /env cache_misses) == 2 && $(stat_field /env fetch_waits) == 2 ]] ||
+			fail "local: --speculate 0: $(stat_field /env cache_misses) misses of 2 opens"
+	fi
+	[[ $(stat_field /env fetch_errors) == 0 ]] || fail "local: speculation $spec: fetch errors"
+	umount_env /env
+done
 mount_env "$IDX" /env --store "$T/fault" --cache "$T/cache-local-fault"
 cat_ok /env "$F" "$FNEXT" "$G" "$GNEXT"
 [[ $(stat_field /env fallbacks) -ge 1 && $(stat_field /env fetch_errors) == 0 ]] ||
@@ -175,7 +214,8 @@ grep -q "$F: .*/$FPACK at $FOFF: corrupt object.*reading its object alone" "$T/d
 	fail "local: the corrupt pack was not logged"
 [[ $(stat_field /env pack_objects) -ge 1 ]] || fail "local: nothing was read from a pack"
 umount_env /env
-log "a local store: every object read from its pack; a corrupt and a missing pack fall back"
+log "a local store: every object read from its pack; neighbours speculated;" \
+	"a corrupt and a missing pack fall back"
 
 # 5. 16 readers while --prefetch streams every object (a trace opening all).
 python3 - "$T/ls.json" >"$T/all.trace" <<'EOF'

@@ -3,8 +3,9 @@
 # The realistic environment (tests/fixtures/mkpyenv.py: this machine's
 # Python and a few pure-Python libraries) at /env: python runs imports and
 # an entry point from the mount, and afterwards the cache holds objects for
-# exactly the files that were opened (from strace); then the whole tree
-# matches the index.
+# exactly the files that were opened (from strace; with speculation off,
+# which would bring their neighbours in their packs along: packs.sh); then
+# the whole tree matches the index.
 # Usage: pyenv.sh path/to/condafs [build-dir]
 source "$(dirname "$0")/lib.sh"
 enter_ns "$@"
@@ -14,7 +15,7 @@ command -v strace >/dev/null || skip "strace is not installed"
 IDX=$T/py/env.cfs
 CACHE=$T/cache
 
-mount_env "$IDX" /env --cache "$CACHE"
+mount_env "$IDX" /env --cache "$CACHE" --speculate 0
 [[ -x /env/bin/python3 ]] || fail "/env/bin/python3 is missing"
 strace -f -qq -e trace=openat,open,execve -o "$T/trace1" \
 	/env/bin/python3 -c 'import json, sqlite3, ssl, flask, sys; print(sys.prefix, flask.__name__)' \
