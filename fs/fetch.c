@@ -8,8 +8,10 @@
  * Work comes in as wanted objects (struct want, one per digest while it is
  * pending), carried by transfers (struct xfer): one object alone
  * (objects/ab/<hex>.zst), or a byte range of a pack (docs/store.md) that
- * holds a run of objects.  Transfers wait in three queues, by priority:
- * opens a process waits on, then --prefetch, then speculation.  An open
+ * holds a run of objects.  Transfers wait in four queues, by priority:
+ * opens a process waits on, then --prefetch, then speculation, then the
+ * rest of streamed packs.  Streams leave slots free for speculation,
+ * whose few small objects are wanted sooner than a stream's tail.  An open
  * whose object is not cached fetches it in a range together with the small
  * objects that follow it in its package's pack (its neighbours in install
  * order: the rest of a directory, a module's bytecode), so the next opens
@@ -44,6 +46,8 @@
 #define MAX_INFLIGHT_H2 32
 /* Of them, kept free of prefetch and speculation for opens. */
 #define RESERVED_FOR_OPENS 2
+/* And of the rest, kept free of streams for speculation. */
+#define RESERVED_FOR_SPECULATION 2
 /* Bytes of one prefetch range. */
 #define RANGE_MAX (4ull << 20)
 /* Bytes of unwanted objects (cached, or wanted elsewhere) a range may cross. */
@@ -251,7 +255,7 @@ static void want_finish(struct cfs_fetcher *f, struct want *w, bool from_pack, c
 		atomic_fetch_add(&s->bytes_cached, w->size);
 		if (from_pack)
 			atomic_fetch_add(&s->pack_objects, 1);
-		if (w->why == CFS_FETCH_SPECULATE)
+		if (w->why >= CFS_FETCH_SPECULATE)
 			atomic_fetch_add(&s->speculated, 1);
 	} else {
 		w->state = W_FAILED;
@@ -738,6 +742,9 @@ static void start_queued(struct cfs_fetcher *f, int64_t *wake_ms)
 			if (f->inflight >= cap ||
 			    (p != CFS_FETCH_OPEN && f->inflight_bg >= cap - RESERVED_FOR_OPENS))
 				return;
+			if (p == CFS_FETCH_STREAM &&
+			    f->inflight_bg >= cap - RESERVED_FOR_OPENS - RESERVED_FOR_SPECULATION)
+				return;
 			if (x->not_before > now) {
 				if (x->not_before - now < *wake_ms)
 					*wake_ms = x->not_before - now;
@@ -919,7 +926,7 @@ static void xfer_finish(struct cfs_fetcher *f, struct xfer *x, CURLcode rc)
 	else if (ok && x->pack && x->cur < x->n_spans)
 		describe(x, CURLE_OK, &transient, &err);
 	if (cfs_log_get_level() >= CFS_LOG_DEBUG) {
-		static const char *const prio[] = { "open", "prefetch", "speculation" };
+		static const char *const prio[] = { "open", "prefetch", "speculation", "stream" };
 		cfs_debug("fetch (%s) at %llu ms: %s, bytes %llu+%llu, %zu objects: first byte "
 			  "after %llu us, done after %llu us",
 			  prio[x->prio], (unsigned long long)(x->t_start / 1000), x->url,
@@ -1250,7 +1257,7 @@ static void queue_items(struct cfs_fetcher *f, const struct cfs_fetch_item *item
 
 /*
  * --stream-packs: the first open that misses in a package's pack queues
- * the rest of that pack at speculation priority, from the pack's start,
+ * the rest of that pack at stream priority, from the pack's start,
  * where the index puts what programs load first (indexer/packs.h); f->lock
  * held.
  */
@@ -1278,7 +1285,7 @@ static void stream_pack(struct cfs_fetcher *f, const struct cfs_packmap_entry *e
 			items[n++] = (struct cfs_fetch_item){ .digest = p->digest, .size = p->size,
 							      .pack = p->pack, .offset = p->offset,
 							      .csize = p->csize };
-	queue_items(f, items, n, CFS_FETCH_SPECULATE);
+	queue_items(f, items, n, CFS_FETCH_STREAM);
 	free(items);
 }
 

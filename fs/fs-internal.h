@@ -286,7 +286,8 @@ struct cfs_fs;
 enum cfs_fetch_prio {
 	CFS_FETCH_OPEN,     /* a process waits for it */
 	CFS_FETCH_PREFETCH, /* --prefetch */
-	CFS_FETCH_SPECULATE, /* neighbours of an opened file */
+	CFS_FETCH_SPECULATE, /* neighbours of an opened file, dependencies' heads */
+	CFS_FETCH_STREAM,   /* the rest of a pack (--stream-packs) */
 	CFS_FETCH_NPRIO,
 };
 
