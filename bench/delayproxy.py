@@ -69,7 +69,10 @@ class Pipe:
         if item is EOF:
             self.eof_done = True
             if t is not None and not t.is_closing() and t.can_write_eof():
-                t.write_eof()
+                try:
+                    t.write_eof()
+                except OSError:  # the peer is gone already (ENOTCONN)
+                    t.close()
             self.conn.maybe_close()
         elif item is CLOSE:
             self.eof_done = True
