@@ -92,9 +92,9 @@ static void fs_release(struct cfs_fs *fs)
 /*
  * The pack map loads on a thread of its own while the tree loads: each
  * takes a core for a few tens of milliseconds of a mount with a big index.
- * Sorted by place (and with the dependencies) for a network store, which
- * streams packs; when only the index names the store, that is not known
- * yet, and it is sorted anyway.
+ * Sorted by place (and with the dependencies), since speculation and
+ * streams fetch neighbours, unless a local store is given with
+ * --speculate 0: then objects are only found by digest.
  */
 struct packmap_job {
 	struct cfs_packmap *m;
