@@ -394,6 +394,7 @@ struct cfs_objdec {
 	bool frame_done;
 	errint_t sink_r;
 	struct behind *behind; /* NULL: all on the caller's thread */
+	bool alone;            /* the second thread could not start: stay on one */
 	char out[CHUNK];
 };
 
@@ -450,6 +451,7 @@ static void behind_start(struct cfs_objdec *d)
 		pthread_mutex_destroy(&b->lock);
 		free(b->slots);
 		free(b);
+		d->alone = true;
 		return;
 	}
 	d->behind = b;
@@ -521,7 +523,7 @@ errint_t cfs_objdec_feed(struct cfs_objdec *d, const void *data, size_t len)
 
 		if (d->frame_done)
 			return in.pos < in.size ? -EBADMSG : 0; /* trailing bytes */
-		if (!d->behind && d->size >= BEHIND_AFTER)
+		if (!d->behind && !d->alone && d->size >= BEHIND_AFTER)
 			behind_start(d);
 		if (d->behind && (r = behind_slot(d->behind, &o.dst)) < 0)
 			return r;

@@ -317,6 +317,16 @@ uint64_t cfs_cache_usage(struct cfs_cache *c)
 	return u;
 }
 
+bool cfs_cache_has_room(struct cfs_cache *c, uint64_t size)
+{
+	uint64_t usage;
+
+	pthread_mutex_lock(&c->lock);
+	usage = c->usage;
+	pthread_mutex_unlock(&c->lock);
+	return usage + size <= c->max / 10 * 9 && !space_low(c, size);
+}
+
 errint_t cfs_cache_get(struct cfs_cache *c, const uint8_t digest[CFS_SHA256_LEN],
 		       uint64_t size, int *out)
 {

@@ -148,6 +148,9 @@ void cfs_cache_free(struct cfs_cache *c);
 void cfs_cache_start(struct cfs_cache *c);
 const char *cfs_cache_dir(const struct cfs_cache *c);
 uint64_t cfs_cache_usage(struct cfs_cache *c);
+/* Whether size more bytes fit below the level eviction brings the cache
+ * down to (90% of its bound), on a file system with room: no eviction. */
+bool cfs_cache_has_room(struct cfs_cache *c, uint64_t size);
 
 /*
  * Opens the cached object if present with the expected size: returns 0
@@ -414,10 +417,13 @@ void cfs_obj_passthrough_release(struct cfs_fs *fs, fuse_req_t req, struct cfs_o
  */
 int cfs_obj_prefetch(struct cfs_fs *fs, uint32_t ino);
 /*
- * The same for an object by digest (size bytes) that no open asked for:
- * 1 if it was loaded into the cache, 0 if it was there or being loaded,
- * or an error, which is logged at debug level only (an open of it will
- * try again, and say what fails).
+ * Loads an object by digest (size bytes) that no open asked for into the
+ * cache, outside the table of open objects: an open never waits for it
+ * (an open of the same object meanwhile loads it too; both publish the
+ * same verified bytes), and it never evicts (nothing when the cache is
+ * 90% full).  1 if it was loaded, 0 if it was open, loading, cached or
+ * there was no room, or an error, which is logged at debug level only: an
+ * open of it tries again and says what fails.
  */
 int cfs_obj_speculate(struct cfs_fs *fs, const uint8_t digest[CFS_SHA256_LEN], uint64_t size);
 

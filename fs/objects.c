@@ -309,7 +309,7 @@ void cfs_obj_put(struct cfs_fs *fs, struct cfs_obj *o)
 	pthread_mutex_unlock(&fs->objs.lock);
 }
 
-/* Loads the object of file ino (0: none) unless it is open or loading. */
+/* Loads the object of file ino unless it is open or loading. */
 static int preload(struct cfs_fs *fs, uint32_t ino, const uint8_t digest[CFS_SHA256_LEN],
 		   uint64_t size)
 {
@@ -344,7 +344,21 @@ int cfs_obj_prefetch(struct cfs_fs *fs, uint32_t ino)
 
 int cfs_obj_speculate(struct cfs_fs *fs, const uint8_t digest[CFS_SHA256_LEN], uint64_t size)
 {
-	return preload(fs, 0, digest, size);
+	struct cfs_objtab *t = &fs->objs;
+	struct cfs_obj o = { .size = size, .fd = -1 };
+	bool in_table, hit = false;
+	int r;
+
+	memcpy(o.digest, digest, CFS_SHA256_LEN);
+	pthread_mutex_lock(&t->lock);
+	in_table = find_locked(t, digest) != NULL;
+	pthread_mutex_unlock(&t->lock);
+	if (in_table || !cfs_cache_has_room(fs->cache, size))
+		return 0;
+	r = load(fs, 0, &o, &hit);
+	if (o.fd >= 0)
+		close(o.fd);
+	return r < 0 ? r : !hit;
 }
 
 #ifdef FUSE_CAP_PASSTHROUGH

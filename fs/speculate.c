@@ -6,12 +6,14 @@
  * order: the other modules of the package it imports).  So after a miss,
  * one thread decodes the small objects that follow it in the pack, up to
  * --speculate compressed bytes, into the cache, where the next open finds
- * them.  An open of an object being decoded waits for it, as for any load.
+ * them.
  *
  * The thread runs at SCHED_IDLE: it uses the CPU the program leaves idle
  * while it waits for its own opens and never takes it from the daemon's
- * other threads or the program.  A newer miss replaces what is still
- * queued: the program has moved on.  Network stores speculate in the
+ * other threads or the program.  So nothing may wait for it: its loads
+ * stay out of the table of open objects (an open of an object it is
+ * decoding decodes it too), and it never evicts (cfs_obj_speculate).  A
+ * newer miss replaces what is still queued: the program has moved on.  Network stores speculate in the
  * fetch engine instead (fetch.c), which fetches neighbours in the same
  * range request.
  */

@@ -4,7 +4,8 @@
 # prefetch is done, the cache holds every object of the working set's files
 # and nothing else; a trace as --prefetch works too (its opened files);
 # opens during the prefetch get the right bytes; a warm prefetch fetches
-# nothing.
+# nothing.  Speculation is off (--speculate 0): it would bring the pack
+# neighbours of the opens that miss along (packs.sh tests it).
 # Usage: prefetch.sh path/to/condafs [build-dir]
 source "$(dirname "$0")/lib.sh"
 enter_ns "$@"
@@ -36,7 +37,7 @@ export CONDAFS
 
 want=$(python3 "$TOOL" objects "$CONDAFS" "$IDX" "$T/ws.json")
 n=$(grep -c . <<<"$want")
-mount_env "$IDX" /env --cache "$T/cache" --prefetch "$T/ws.json" --prefetch-jobs 3
+mount_env "$IDX" /env --cache "$T/cache" --prefetch "$T/ws.json" --prefetch-jobs 3 --speculate 0
 wait_prefetch /env
 [[ $(stat_field /env prefetch_objects) == "$n" ]] || fail "prefetch_objects != $n"
 [[ $(stat_field /env prefetched) == "$n" ]] || fail "prefetched != $n"
@@ -68,7 +69,7 @@ print("\n".join(sorted({entries[p]["digest"] for p in opened if entries[p]["size
 PY
 )
 n=$(grep -c . <<<"$want")
-mount_env "$IDX" /env --cache "$T/cache2" --prefetch "$T/trace"
+mount_env "$IDX" /env --cache "$T/cache2" --prefetch "$T/trace" --speculate 0
 out=$(/env/bin/python3 -c 'import json, sqlite3; print("ok")') || fail "python3 failed during the prefetch"
 [[ $out == ok ]] || fail "python3 printed $out"
 wait_prefetch /env

@@ -3,6 +3,8 @@
 # Two mounts (two daemons) sharing one cache, read concurrently by many
 # processes: every byte is right, no read fails, and the cache stays
 # consistent even where both daemons fetched the same object at once.
+# Speculation is off: it decodes objects beside the opens, which may then
+# decode one of them too, and this counts what the opens fetch.
 # Usage: shared.sh path/to/condafs [build-dir]
 source "$(dirname "$0")/lib.sh"
 enter_ns "$@"
@@ -14,8 +16,8 @@ IDX=$T/env/env.cfs
 CACHE=$T/cache
 "$CONDAFS" ls -R --json "$IDX" >"$T/ls.json"
 mkdir -p "$T/m2"
-mount_env "$IDX" /env --cache "$CACHE"
-mount_env "$IDX" "$T/m2" --cache "$CACHE"
+mount_env "$IDX" /env --cache "$CACHE" --speculate 0
+mount_env "$IDX" "$T/m2" --cache "$CACHE" --speculate 0
 pids=()
 for i in $(seq 12); do
 	python3 "$HERE/reader.py" /env "$T/ls.json" "$i" --all >"$T/r$i.out" 2>&1 &
