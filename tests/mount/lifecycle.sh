@@ -65,9 +65,13 @@ is_mounted /env && fail "/env still mounted after condafs umount"
 log "umount: daemon $PID exited"
 
 # Foreground: SIGTERM and SIGINT unmount cleanly and exit 0.  (bash starts
-# background jobs with SIGINT ignored, which the daemon respects; restore it.)
+# background jobs with SIGINT ignored, which the daemon respects; restore
+# both.)
 for sig in TERM INT; do
-	python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+	python3 -c 'import os, signal, sys
+for s in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(s, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])' \
 		"$CONDAFS" mount -f "$IDX" /env --cache "$CACHE" 2>"$T/fg.err" &
 	fg=$!
 	for _ in $(seq 400); do

@@ -51,10 +51,15 @@ condafs_mounts && fail "the mount is visible outside the command"
 no_leftovers "exit statuses"
 log "exit statuses: 7, 137, 127; nothing left behind"
 
-# Signals sent to condafs run go to the command.
+# Signals sent to condafs run go to the command.  condafs run leaves a
+# signal it was started ignoring ignored (nohup ignores SIGHUP, and a
+# background job of a script SIGINT): the wrapper restores the defaults.
 for sig in TERM INT HUP; do
 	rm -f "$T/ready"
-	python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+	python3 -c 'import os, signal, sys
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+    signal.signal(s, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])' \
 		"${RUN[@]}" -- /bin/sh -c 'touch "$T/ready"; exec sleep 600' &
 	pid=$!
 	wait_for "$T/ready"
