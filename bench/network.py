@@ -530,13 +530,21 @@ def report(results, variants, baselines, workloads):
               + (f", squashfuse_ll cold {fmt(ref['squash']['median'], 0)} s" if "squash" in ref else ""))
         cells = [c for c in results["cells"] if c["workload"] == w]
         head = f"{'rtt':>6} {'rate':>10} "
-        for title, base in (("seconds", None), ("/ local", "local"), ("/ download", "download")):
-            if base and not any(base in c["variants"] for c in cells):
+        # What latency adds: against the same store over HTTP at 0 ms, no
+        # working set (lazy), at the same rate.
+        lazy0 = {c["rate"]: c["variants"].get("lazy", {}).get("median")
+                 for c in cells if c["rtt_ms"] == 0}
+        for title, base in (("seconds", None), ("/ local", "local"), ("/ download", "download"),
+                            ("/ lazy at 0 ms", "lazy0")):
+            if base == "lazy0" and not any(lazy0.values()):
+                continue
+            if base not in (None, "lazy0") and not any(base in c["variants"] for c in cells):
                 continue
             print(f"{head}" + "".join(f"{n:>10}" for n in names) + f"   ({title})")
             for c in cells:
                 row = f"{c['rtt_ms']:>4g}ms {c['rate']:>10} "
-                b = c["variants"].get(base, {}).get("median") if base else 1
+                b = (lazy0.get(c["rate"]) if base == "lazy0"
+                     else c["variants"].get(base, {}).get("median") if base else 1)
                 for n in names:
                     x = c["variants"][n]
                     if x["status"] == "n/a":

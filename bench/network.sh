@@ -38,9 +38,10 @@
 #             proxy, piped into zstd -d | tar -x, the workload run from the
 #             extraction bound at /env (download + extract + workload)
 # References, in every cell too, no network: local (condafs cold start from
-# the store directory, "the 0 ms cold start") and squash (squashfuse_ll,
-# mount included; CFS_NET_SQUASH=0 skips it).  Prints medians and ratios to local and to
-# download per cell; writes everything as JSON to CFS_NET_JSON (default
+# the store directory) and squash (squashfuse_ll, mount included;
+# CFS_NET_SQUASH=0 skips it).  Prints medians and ratios per cell to local,
+# to download, and to lazy at 0 ms of the same rate (the same store over
+# HTTP without latency: what a round trip adds); writes everything as JSON to CFS_NET_JSON (default
 # /tmp/condafs-network.json).  CFS_NET_VARIANTS="lazy download" measures
 # only those.  A quick run: CFS_NET_RTTS="0 20" CFS_NET_RATES=unlimited
 # CFS_NET_RUNS=1 bash bench/network.sh (about 2 minutes).  The default grid
