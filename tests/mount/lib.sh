@@ -243,7 +243,7 @@ wait_for() {
 # content, and no temporary file remains (pass "tmp-ok" to allow debris).
 check_cache() {
 	python3 - "$1" "${2:-}" <<'PY' || fail "cache $1 is not consistent"
-import hashlib, os, sys
+import hashlib, os, sys, time
 root, tmp_ok = sys.argv[1], sys.argv[2] == "tmp-ok"
 bad = 0
 for sub in sorted(os.listdir(os.path.join(root, "objects"))):
@@ -254,7 +254,13 @@ for sub in sorted(os.listdir(os.path.join(root, "objects"))):
         if h != name or sub != name[:2]:
             print(f"bad object {sub}/{name}: content sha256 {h}", file=sys.stderr)
             bad += 1
-left = os.listdir(os.path.join(root, "tmp"))
+# A daemon still at work (speculation, a prefetch) has files in tmp/ for
+# a moment; left over is what stays.
+for _ in range(200):
+    left = os.listdir(os.path.join(root, "tmp"))
+    if not left or tmp_ok:
+        break
+    time.sleep(0.05)
 if left and not tmp_ok:
     print(f"temporary files left: {left}", file=sys.stderr)
     bad += 1
