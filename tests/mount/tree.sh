@@ -4,7 +4,9 @@
 # size, mtime, symlink target, content); metadata never fetches; the cache
 # ends up holding exactly the objects of the files read; the mount is
 # read-only; xattrs, statfs and the stats counters; a warm remount reuses the
-# cache; single-threaded mode serves the same tree.
+# cache; single-threaded mode serves the same tree.  The first mount has
+# speculation off: an open may decode an object that speculation is
+# decoding too, and this counts each object fetched once.
 # Usage: tree.sh path/to/condafs [build-dir]
 source "$(dirname "$0")/lib.sh"
 enter_ns "$@"
@@ -13,7 +15,7 @@ corpus_index "$T/corpus"
 IDX=$T/corpus/env.cfs
 CACHE=$T/cache
 
-mount_env "$IDX" /env --cache "$CACHE"
+mount_env "$IDX" /env --cache "$CACHE" --speculate 0
 [[ -z $(cache_objects "$CACHE") ]] || fail "objects were fetched at mount time"
 [[ $(stat -f -c %T /env) == fuse* ]] || fail "/env is not a FUSE mount"
 grep -q " /env fuse.condafs ro," /proc/self/mounts || fail "/env is not mounted read-only as fuse.condafs"
