@@ -279,7 +279,7 @@ errint_t cfs_obj_get(struct cfs_fs *fs, uint32_t ino, struct cfs_obj **out)
 			unref_locked(t, o);
 		pthread_mutex_unlock(&t->lock);
 		atomic_fetch_add(waited ? &fs->stats.cache_misses : &fs->stats.cache_hits, 1);
-		/* Joined a load (another open's, a prefetch's, speculation's). */
+		/* Joined a load: another open's or a prefetch's. */
 		if (waited && r == 0)
 			cfs_stats_latency(&fs->stats, cfs_now_us() - t0);
 		if (r == 0)
@@ -309,10 +309,10 @@ void cfs_obj_put(struct cfs_fs *fs, struct cfs_obj *o)
 	pthread_mutex_unlock(&fs->objs.lock);
 }
 
-/* Loads the object of file ino unless it is open or loading. */
-static int preload(struct cfs_fs *fs, uint32_t ino, const uint8_t digest[CFS_SHA256_LEN],
-		   uint64_t size)
+int cfs_obj_prefetch(struct cfs_fs *fs, uint32_t ino)
 {
+	const struct cfs_inode *n = &fs->tree.nodes[ino];
+	const uint8_t *digest = fs->tree.digests[n->data];
 	struct cfs_objtab *t = &fs->objs;
 	struct cfs_obj *o;
 	bool hit = false;
@@ -325,7 +325,7 @@ static int preload(struct cfs_fs *fs, uint32_t ino, const uint8_t digest[CFS_SHA
 		pthread_mutex_unlock(&t->lock);
 		return 0;
 	}
-	o = new_loading(t, digest, size);
+	o = new_loading(t, digest, n->size);
 	pthread_mutex_unlock(&t->lock);
 
 	r = load(fs, ino, o, &hit);
@@ -333,13 +333,6 @@ static int preload(struct cfs_fs *fs, uint32_t ino, const uint8_t digest[CFS_SHA
 	if (r == 0)
 		cfs_obj_put(fs, o); /* opens that joined keep it */
 	return r < 0 ? r : !hit;
-}
-
-int cfs_obj_prefetch(struct cfs_fs *fs, uint32_t ino)
-{
-	const struct cfs_inode *n = &fs->tree.nodes[ino];
-
-	return preload(fs, ino, fs->tree.digests[n->data], n->size);
 }
 
 int cfs_obj_speculate(struct cfs_fs *fs, const uint8_t digest[CFS_SHA256_LEN], uint64_t size)
