@@ -7,6 +7,7 @@
 #define CFS_UTIL_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -115,5 +116,12 @@ int64_t cfs_now_ms(void);
 uint64_t cfs_now_us(void);
 /* Sleeps ms milliseconds, resuming after signals. */
 void cfs_sleep_ms(int64_t ms);
+
+/*
+ * pthread_create with every signal blocked in the new thread: signals
+ * belong to the threads that handle them (the daemon's session loop, the
+ * main thread of a command).  Returns pthread_create's error number.
+ */
+int cfs_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 
 #endif

@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <zstd.h>
@@ -434,19 +433,12 @@ static void *behind_run(void *arg)
 static void behind_start(struct cfs_objdec *d)
 {
 	struct behind *b = cfs_xcalloc(1, sizeof(*b));
-	sigset_t all, old;
-	int r;
 
 	b->d = d;
 	b->slots = cfs_xmalloc((size_t)BEHIND_SLOTS * CHUNK);
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_cond_init(&b->cond, NULL);
-	/* Signals stay with the threads that handle them. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = pthread_create(&b->thread, NULL, behind_run, b);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r != 0) {
+	if (cfs_thread_start(&b->thread, behind_run, b) != 0) {
 		pthread_cond_destroy(&b->cond);
 		pthread_mutex_destroy(&b->lock);
 		free(b->slots);

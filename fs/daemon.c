@@ -116,12 +116,7 @@ static void *packmap_job_run(void *arg)
 
 static void packmap_job_start(struct packmap_job *j)
 {
-	sigset_t all, old;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	j->running = pthread_create(&j->thread, NULL, packmap_job_run, j) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	j->running = cfs_thread_start(&j->thread, packmap_job_run, j) == 0;
 	if (!j->running)
 		packmap_job_run(j);
 }

@@ -29,7 +29,6 @@
  * engine thread decodes and writes cache files without it.
  */
 #include <fcntl.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -1053,7 +1052,6 @@ static void *engine(void *arg)
 /* Starts the engine on first use: after the daemon forked. f->lock held. */
 static errint_t ensure_started(struct cfs_fetcher *f)
 {
-	sigset_t all, old;
 	int r;
 
 	if (f->started)
@@ -1063,11 +1061,7 @@ static errint_t ensure_started(struct cfs_fetcher *f)
 		return -ENOMEM;
 	sym_curl_multi_setopt(f->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)MAX_INFLIGHT_H1);
 	sym_curl_multi_setopt(f->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-	/* Signals belong to the session loop's thread (libfuse's handlers). */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = pthread_create(&f->thread, NULL, engine, f);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	r = cfs_thread_start(&f->thread, engine, f);
 	if (r != 0) {
 		sym_curl_multi_cleanup(f->multi);
 		f->multi = NULL;

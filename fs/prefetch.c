@@ -10,7 +10,6 @@
  * prefetches run at a time, whatever the foreground does.
  */
 #include <jansson.h>
-#include <signal.h>
 #include <string.h>
 
 #include "fs-internal.h"
@@ -325,7 +324,6 @@ static void start_engine(struct cfs_fs *fs, struct cfs_prefetch *p)
 
 void cfs_prefetch_start(struct cfs_fs *fs, struct cfs_prefetch *p, unsigned jobs)
 {
-	sigset_t all, old;
 
 	if (!p || !p->n || p->threads)
 		return;
@@ -336,18 +334,14 @@ void cfs_prefetch_start(struct cfs_fs *fs, struct cfs_prefetch *p, unsigned jobs
 	if (jobs > p->n)
 		jobs = (unsigned)p->n;
 	p->threads = cfs_xcalloc(jobs ? jobs : 1, sizeof(*p->threads));
-	/* Signals belong to the session loop's thread (libfuse's handlers). */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (unsigned i = 0; i < jobs; i++) {
-		int r = pthread_create(&p->threads[p->n_threads], NULL, worker, p);
+		int r = cfs_thread_start(&p->threads[p->n_threads], worker, p);
 		if (r != 0) {
 			cfs_warn("prefetch: cannot start a thread: %s", strerror(r));
 			break;
 		}
 		p->n_threads++;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	cfs_info("prefetching %zu objects with %u threads", p->n, p->n_threads);
 }
 

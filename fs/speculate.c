@@ -13,12 +13,11 @@
  * other threads or the program.  So nothing may wait for it: its loads
  * stay out of the table of open objects (an open of an object it is
  * decoding decodes it too), and it never evicts (cfs_obj_speculate).  A
- * newer miss replaces what is still queued: the program has moved on.  Network stores speculate in the
- * fetch engine instead (fetch.c), which fetches neighbours in the same
- * range request.
+ * newer miss replaces what is still queued: the program has moved on.
+ * Network stores speculate in the fetch engine instead (fetch.c), which
+ * fetches neighbours in the same range request.
  */
 #include <sched.h>
-#include <signal.h>
 #include <string.h>
 
 #include "fs-internal.h"
@@ -88,16 +87,11 @@ static void *run(void *arg)
 
 void cfs_speculator_start(struct cfs_speculator *s)
 {
-	sigset_t all, old;
 	int r;
 
 	if (!s || s->running)
 		return;
-	/* Signals belong to the session loop's thread (libfuse's handlers). */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = pthread_create(&s->thread, NULL, run, s);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	r = cfs_thread_start(&s->thread, run, s);
 	if (r != 0)
 		cfs_warn("speculation: cannot start a thread: %s; none", strerror(r));
 	s->running = r == 0;
