@@ -460,7 +460,7 @@ static errint_t mount_and_serve(const struct cfs_fs_opts *o, bool exit_child, pi
 			_exit(1);
 	}
 	capture_errors = true; /* libfuse's errors become our one line */
-	se = new_session(fs, o, err);
+	se = fs->se = new_session(fs, o, err);
 	if (!se) {
 		r = -EINVAL;
 		goto fail_child;

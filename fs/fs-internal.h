@@ -102,6 +102,7 @@ const char *cfs_tree_package(const struct cfs_tree *t, uint32_t ino);
 struct cfs_stats {
 	atomic_uint_fast64_t opens, cache_hits, cache_misses, fetches, fetch_errors;
 	atomic_uint_fast64_t passthrough_opens; /* opens the kernel reads without the daemon */
+	atomic_uint_fast64_t stored;  /* files stored in the kernel's page cache ahead of reads */
 	atomic_uint_fast64_t waits, wait_us; /* opens that waited for a fetch, and how long */
 	atomic_uint_fast64_t bytes_fetched; /* compressed bytes read from the store */
 	atomic_uint_fast64_t bytes_cached;  /* decompressed bytes written to the cache */
@@ -384,6 +385,7 @@ struct cfs_fs {
 	bool no_opendir;          /* the kernel opens directories without asking */
 	bool want_no_open;        /* --no-open */
 	bool no_open;             /* the kernel opens files without asking */
+	struct fuse_session *se;  /* for notifications (ops.c) */
 };
 
 void cfs_objtab_init(struct cfs_objtab *t);
@@ -465,6 +467,7 @@ enum cfs_seen {
 	CFS_TRACE_OPEN = 1 << 2,
 	CFS_TRACE_READLINK = 1 << 3,
 	CFS_TRACE_READDIR = 1 << 4,
+	CFS_SEEN_STORED = 1 << 6, /* its bytes were stored in the kernel's page cache */
 	CFS_SEEN_LOGGED = 1 << 7, /* cfs_access_note() logged it */
 };
 

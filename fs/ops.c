@@ -314,6 +314,64 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, 0);
 }
 
+/* Largest file stored ahead of its reads (see op_ioctl). */
+#define STORE_AHEAD_MAX (1u << 20)
+
+/*
+ * Stores file ino's bytes in the kernel's page cache for it
+ * (FUSE_NOTIFY_STORE), once per mount: the reads that follow are then
+ * served by the kernel.  A failure costs nothing but those reads, which
+ * come to op_read as before.
+ */
+static void store_ahead(struct cfs_fs *fs, fuse_ino_t ino)
+{
+	const struct cfs_inode *n = get_node(fs, ino);
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(0);
+	struct cfs_obj *o;
+	int r;
+
+	if (!n || !S_ISREG(n->mode) || n->size == 0 || n->size > STORE_AHEAD_MAX ||
+	    atomic_fetch_or(&fs->seen[ino], CFS_SEEN_STORED) & CFS_SEEN_STORED)
+		return;
+	r = cfs_obj_get(fs, (uint32_t)ino, &o); /* a failure is logged, and read says EIO */
+	if (r == 0) {
+		buf.buf[0].size = o->size;
+		buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		buf.buf[0].fd = o->fd;
+		r = fuse_lowlevel_notify_store(fs->se, ino, 0, &buf, 0);
+		if (r < 0) {
+			char path[PATH_MAX];
+
+			cfs_tree_path(&fs->tree, (uint32_t)ino, path, sizeof(path));
+			cfs_debug("%s: not stored in the page cache: %s", path, strerror(-r));
+		}
+		cfs_obj_put(fs, o);
+	}
+	if (r == 0)
+		atomic_fetch_add(&fs->stats.stored, 1);
+	else
+		atomic_fetch_and(&fs->seen[ino], (uint8_t)~CFS_SEEN_STORED);
+}
+
+/*
+ * Python calls isatty() on every file it opens, and the kernel sends every
+ * ioctl on a FUSE file to the daemon, however it was answered before.  No
+ * file here is a terminal, or has any other ioctl.  Without opens
+ * (--no-open) this request is the daemon's only sign that the file was
+ * opened, so it first stores the file's bytes in the page cache: a module
+ * is then imported with a LOOKUP and this one request.
+ */
+static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		     size_t in_bufsz, size_t out_bufsz)
+{
+	struct cfs_fs *fs = fs_of(req);
+
+	if (fs->no_open && !(flags & FUSE_IOCTL_DIR))
+		store_ahead(fs, ino);
+	fuse_reply_err(req, ENOTTY);
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	int r;
@@ -537,6 +595,7 @@ const struct fuse_lowlevel_ops cfs_fs_ops = {
 	.open = op_open,
 	.read = op_read,
 	.release = op_release,
+	.ioctl = op_ioctl,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,

@@ -65,6 +65,7 @@ char *cfs_stats_json(struct cfs_fs *fs)
 	json_object_set_new(o, "bytes_served", U(s->bytes_served));
 	json_object_set_new(o, "passthrough", json_boolean(atomic_load(&fs->passthrough)));
 	json_object_set_new(o, "passthrough_opens", U(s->passthrough_opens));
+	json_object_set_new(o, "stored_ahead", U(s->stored));
 	json_object_set_new(o, "evictions", U(s->evictions));
 	json_object_set_new(o, "evicted_bytes", U(s->evicted_bytes));
 	json_object_set_new(o, "open_objects", json_integer((json_int_t)n_open));

@@ -282,6 +282,8 @@ int cmd_stats(int argc, char **argv)
 		printf("%-18s %s, %lld opens\n", "passthrough",
 		       json_is_true(json_object_get(o, "passthrough")) ? "on" : "off",
 		       json_integer_value(json_object_get(o, "passthrough_opens")));
+		if (json_integer_value(json_object_get(o, "stored_ahead")))
+			row_count(o, "stored ahead", "stored_ahead");
 		row_count(o, "open objects", "open_objects");
 		row_count(o, "evictions", "evictions");
 		row_bytes(o, "evicted", "evicted_bytes");

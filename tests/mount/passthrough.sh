@@ -9,7 +9,8 @@
 #  - Eviction under load while passthrough files are open and mapped: the
 #    held cache files stay, and read right.
 #  - --no-open: no OPEN or RELEASE requests; reads fetch, and pages stay
-#    across opens; --trace keeps opens.
+#    across opens; isatty() stores a file in the page cache before its
+#    reads; --trace keeps opens.
 #  - --no-passthrough, and a mount by an unprivileged user (the kernel
 #    refuses it backing files): the daemon serves every read, correctly,
 #    and says why in one log line.
@@ -85,11 +86,30 @@ served=$(stat_field /env bytes_served)
 again=$(( $(stat_field /env bytes_served) - served ))
 [[ $again -le $((served / 20)) ]] ||
 	fail "--no-open: the second run read $again bytes through the daemon (the first $served)"
+# isatty() is the one request an open sends: the daemon answers it by
+# storing the file in the page cache first (each file once), so Python's
+# imports and a read after an isatty() read nothing through the daemon.
+stored=$(stat_field /env stored_ahead)
+[[ $stored -gt 0 ]] || fail "--no-open: Python's isatty() calls stored no file ahead"
+rel=$(cd /env && ls lib/python3.*/this.py) || fail "--no-open: no this.py in the environment"
+before=$(stat_field /env bytes_served)
+python3 - "/env/$rel" "$T/this.py" <<'PY' || fail "--no-open: isatty() then read of /env/$rel failed"
+import sys
+with open(sys.argv[1], "rb", buffering=0) as f:
+    assert not f.isatty(), "a file of the mount says it is a terminal"
+    data = f.read()
+open(sys.argv[2], "wb").write(data)
+PY
+"$CONDAFS" cat "$IDX" "$rel" | cmp -s - "$T/this.py" || fail "--no-open: /env/$rel read wrong after isatty()"
+[[ $(stat_field /env stored_ahead) == $((stored + 1)) ]] ||
+	fail "--no-open: isatty() on /env/$rel stored $(( $(stat_field /env stored_ahead) - stored )) files"
+[[ $(stat_field /env bytes_served) == "$before" ]] ||
+	fail "--no-open: reading /env/$rel after isatty() went through the daemon"
 python3 "$HERE/check-tree.py" "$CONDAFS" "$IDX" /env --cat 10 --mmap
 [[ $(stat_field /env fetch_errors) == 0 ]] || fail "--no-open: fetch errors"
 check_cache "$T/cache-noopen"
 umount_env /env
-log "--no-open: $fetched objects fetched by reads ($served bytes), $again bytes read again by a second run, every byte right"
+log "--no-open: $fetched objects fetched ($served bytes read), $stored files stored ahead, $again bytes read again by a second run, every byte right"
 : >"$T/daemon.log"
 mount_env "$IDX" /env --cache "$T/cache-noopen" --no-open --trace "$T/noopen.trace" -v
 /env/bin/python3 -c 'import json' || fail "python3 failed with --no-open --trace"
