@@ -29,30 +29,15 @@ if [[ -f $pc/fuse3.pc ]]; then
   exit 0
 fi
 
-mirror=${CFS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 echo "condafs: libfuse $have has no passthrough; building Debian trixie's fuse3 source into build/fuse3" >&2
 rm -rf "$top"
-mkdir -p "$top/apt/lists/partial" "$top/apt/cache/archives/partial" "$top/src"
-echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" \
-  >"$top/apt/sources.list"
-apt_opts=(
-  -o "Dir::Etc::SourceList=$top/apt/sources.list" -o "Dir::Etc::SourceParts=$top/apt/none"
-  -o "Dir::State::Lists=$top/apt/lists" -o "Dir::Cache=$top/apt/cache"
-  -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root"
-)
-if ! apt-get "${apt_opts[@]}" -qq update >&2 ||
-   ! (cd "$top/src" && apt-get "${apt_opts[@]}" -qq source --download-only fuse3 >&2); then
-  echo "condafs: cannot fetch Debian's fuse3 source package (trixie) from $mirror;" \
-    "set CFS_DEBIAN_MIRROR, or CFS_FUSE=system to build without passthrough" >&2
+if ! bash tools/debian-source.sh trixie fuse3 "$top"; then
+  echo "condafs: set CFS_DEBIAN_MIRROR, or CFS_FUSE=system to build without passthrough" >&2
   exit 1
 fi
-dsc=$(ls "$top"/src/fuse3_*.dsc)
-# apt has checked the files against the suite's signed index; the .dsc's own
-# signature needs the Debian developers' keyring, which is not installed.
-dpkg-source --no-check -x "$dsc" "$top/src/fuse3" >/dev/null
-version=$(grep -m1 -o "version: '[0-9.]*'" "$top/src/fuse3/meson.build" | grep -o "[0-9.]*[0-9]" || true)
+version=$(grep -m1 -o "version: '[0-9.]*'" "$top/src/meson.build" | grep -o "[0-9.]*[0-9]" || true)
 if ! dpkg --compare-versions "${version:-0}" ge "$want"; then
-  echo "condafs: $dsc is libfuse '${version}', older than $want" >&2
+  echo "condafs: Debian trixie's fuse3 is libfuse '${version}', older than $want" >&2
   exit 1
 fi
 # Only the library: no fusermount3 (the system's setuid one serves
@@ -63,7 +48,7 @@ fi
 # /proc/self/mounts included), and undo the mount when that fails, as in a
 # container image without mount(8).
 log=$top/build.log
-if ! { meson setup "$top/build" "$top/src/fuse3" --prefix="$top/prefix" --libdir=lib \
+if ! { meson setup "$top/build" "$top/src" --prefix="$top/prefix" --libdir=lib \
          -Ddefault_library=static -Dbuildtype=release -Dutils=false -Dexamples=false \
          -Dtests=false -Dinitscriptdir= -Duseroot=false -Dc_args=-DIGNORE_MTAB &&
        ninja -C "$top/build" && meson install -C "$top/build" --destdir "$top/stage"; } >"$log" 2>&1; then
@@ -73,6 +58,6 @@ if ! { meson setup "$top/build" "$top/src/fuse3" --prefix="$top/prefix" --libdir
 fi
 # Published whole: a build cut short leaves no fuse3.pc behind.
 mv "$top/stage$top/prefix" "$top/prefix"
-rm -rf "$top/build" "$top/apt" "$top/src" "$top/stage" "$log"
+rm -rf "$top/build" "$top/apt" "$top/dl" "$top/src" "$top/stage" "$log"
 echo "condafs: built libfuse $version into build/fuse3/prefix" >&2
 echo "$pc"
