@@ -17,10 +17,12 @@ CONDAFS, WORK = sys.argv[1], sys.argv[2]
 RUNS = int(os.environ.get("CFS_BENCH_RUNS", "5"))
 # plain and squash are the references; cold-read and warm-read are cold and
 # warm with --no-passthrough (every read through the daemon); warm-noopen is
-# warm with --no-open (no OPEN or RELEASE requests, no passthrough).
+# warm with --no-open (no OPEN or RELEASE requests, no passthrough); hp is
+# libfuse's passthrough_hp example serving the plain tree (CFS_BENCH_HP,
+# set by mount.sh), a FUSE server that does nothing but pass through.
 VARIANTS = ["plain", "squash"] + os.environ.get(
     "CFS_BENCH_VARIANTS", "cold warm warm-read http").split()
-# CFS_BENCH_WORKLOADS picks some of startup, entrypoint, walk, readall.
+# CFS_BENCH_WORKLOADS picks some of startup, entrypoint, walk, readall, requests.
 WORKLOADS = {w: ALL_WORKLOADS[w] for w in os.environ.get(
     "CFS_BENCH_WORKLOADS", " ".join(ALL_WORKLOADS)).split()}
 ENV = "/env"
@@ -94,6 +96,8 @@ def mounter(kind, plain, img, url):
             sh("mount", "--bind", plain, ENV)
         elif kind == "squash":
             sh("squashfuse_ll", img, ENV)
+        elif kind == "hp":
+            sh(os.environ["CFS_BENCH_HP"], plain, ENV)
         else:
             if fresh_cache:
                 retire(cache)
@@ -101,6 +105,20 @@ def mounter(kind, plain, img, url):
             sh(CONDAFS, "mount", INDEX, ENV, "--store", store, "--cache", cache,
                "--log-file", os.path.join(WORK, "daemon-bench.log"), *extra)
     return mount
+
+
+def machine():
+    """One line on what sets the cost of a FUSE round trip here."""
+    def read(path):
+        try:
+            with open(path) as f:
+                return f.read().strip()
+        except OSError:
+            return "?"
+    return (f"machine: {os.cpu_count()} CPUs, kernel {os.uname().release}, cpuidle "
+            f"{read('/sys/devices/system/cpu/cpuidle/current_driver')}, guest_halt_poll_ns "
+            f"{read('/sys/module/haltpoll/parameters/guest_halt_poll_ns')}, fuse enable_uring "
+            f"{read('/sys/module/fuse/parameters/enable_uring')}")
 
 
 def main():
@@ -131,7 +149,7 @@ def main():
                     dt = time.perf_counter() - t0
                     if p.returncode != 0:
                         sys.exit(f"bench: {v}/{w} failed: {p.stderr.decode()[-400:]}")
-                    if v not in ("plain", "squash"):
+                    if v not in ("plain", "squash", "hp"):
                         rss[v] = max(rss.get(v, 0), daemon_rss_kb())
                     umount_env()
                     results.setdefault((v, w), []).append(dt)
@@ -139,12 +157,15 @@ def main():
     med = {k: statistics.median(v) for k, v in results.items()}
     print(f"\ncondafs mount benchmark: median of {RUNS} runs, fresh mount each run, "
           f"page cache {'dropped' if dropped else 'hot (CFS_BENCH_KEEP_PAGE_CACHE)' if os.environ.get('CFS_BENCH_KEEP_PAGE_CACHE') else 'NOT dropped (no permission)'}")
-    print(f"{'workload':12}" + "".join(f"{v:>10}" for v in variants) + "   (seconds)")
+    print(machine())
+    width = {v: max(10, len(v) + 2) for v in variants}
+    print(f"{'workload':14}" + "".join(f"{v:>{width[v]}}" for v in variants) + "   (seconds)")
     for w in WORKLOADS:
-        print(f"{w:12}" + "".join(f"{med[(v, w)]:10.3f}" for v in variants))
-    print(f"\n{'ratio to plain':12}" + "".join(f"{v:>10}" for v in variants))
+        print(f"{w:14}" + "".join(f"{med[(v, w)]:{width[v]}.3f}" for v in variants))
+    print(f"\n{'ratio to plain':14}" + "".join(f"{v:>{width[v]}}" for v in variants))
     for w in WORKLOADS:
-        print(f"{w:12}" + "".join(f"{med[(v, w)] / med[('plain', w)]:10.2f}" for v in variants))
+        print(f"{w:14}" + "".join(f"{med[(v, w)] / med[('plain', w)]:{width[v]}.2f}"
+                                  for v in variants))
     def target(label, v, w, ref, rw, limit):
         if (v, w) in med and (ref, rw) in med:
             print(f"  {label:32} {med[(v, w)] / med[(ref, rw)]:.2f}x (<= {limit}x)")

@@ -14,13 +14,21 @@
 # on a fresh mount with the page cache dropped (when the kernel lets us).
 # usage: bench/mount.sh [RUNS]     (default 5)
 #   CFS_BENCH_VARIANTS="cold warm warm-read http"  condafs variants besides plain and squash
-#                                                  (also warm-noopen: --no-open)
-#   CFS_BENCH_WORKLOADS="startup readall"          a subset of the workloads
+#                                                  (also warm-noopen: --no-open; hp: libfuse's
+#                                                  passthrough_hp over the plain tree, built
+#                                                  by bench/passthrough_hp.sh)
+#   CFS_BENCH_WORKLOADS="startup readall"          a subset of the workloads (also requests:
+#                                                  2,000 rounds of isatty, open and close, and
+#                                                  a missing name)
 #   CFS_BENCH_KEEP_PAGE_CACHE=1                    page cache hot: not dropped before each run
 #   CFS_PYENV_BIG=1                                the 93-package environment
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 [[ ${CFS_MOUNT_TEST_INNER:-} == 1 ]] || bash "$top/tools/build.sh"
+if [[ " ${CFS_BENCH_VARIANTS:-} " == *" hp "* ]]; then
+	CFS_BENCH_HP=$(bash "$top/bench/passthrough_hp.sh") || exit 1
+	export CFS_BENCH_HP
+fi
 export CFS_BENCH_RUNS=${CFS_BENCH_RUNS:-${1:-5}}
 source "$top/tests/mount/lib.sh" "$top/build/tools/condafs" "$top/build"
 enter_ns "$@"

@@ -12,6 +12,19 @@ WORKLOADS = {
     "entrypoint": ["/env/bin/flask", "--version"],
     "walk": ["sh", "-c", "find /env -printf '%s %m\\n' > /dev/null"],
     "readall": ["sh", "-c", "find /env -type f -print0 | xargs -0 cat > /dev/null"],
+    # Requests alone: 2,000 rounds of the three a module import costs on a
+    # FUSE file system (isatty() on an open file, an open and close, a
+    # name that is not there), on a file whose pages are cached.
+    "requests": ["python3", "-c", "import glob, os\n"
+                 "p = glob.glob('/env/lib/python3*/os.py')[0]\n"
+                 "fd = os.open(p, os.O_RDONLY)\n"
+                 "for i in range(2000):\n"
+                 "    os.isatty(fd)\n"
+                 "    os.close(os.open(p, os.O_RDONLY))\n"
+                 "    try:\n"
+                 "        os.stat(f'{p}.{i}')\n"
+                 "    except FileNotFoundError:\n"
+                 "        pass\n"],
 }
 
 
