@@ -107,6 +107,16 @@ def mounter(kind, plain, img, url):
     return mount
 
 
+def runs_here(variant, workload):
+    """passthrough_hp holds a descriptor for every inode the kernel knows:
+    reading every file needs more than the limit, which only a process
+    with CAP_SYS_RESOURCE can raise past its hard limit."""
+    if variant != "hp" or workload != "readall":
+        return True
+    import resource
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0] > 100000
+
+
 def machine():
     """One line on what sets the cost of a FUSE round trip here."""
     def read(path):
@@ -142,6 +152,8 @@ def main():
             for run in range(RUNS):
                 # Interleave the variants so machine noise hits all of them.
                 for v, (mount, fresh) in variants.items():
+                    if not runs_here(v, w):
+                        continue
                     mount(fresh)
                     drop_caches()
                     t0 = time.perf_counter()
@@ -160,12 +172,16 @@ def main():
     print(machine())
     width = {v: max(10, len(v) + 2) for v in variants}
     print(f"{'workload':14}" + "".join(f"{v:>{width[v]}}" for v in variants) + "   (seconds)")
+    def cell(v, w, ratio):
+        if (v, w) not in med:
+            return f"{'n/a':>{width[v]}}"
+        x = med[(v, w)] / med[("plain", w)] if ratio else med[(v, w)]
+        return f"{x:{width[v]}.{2 if ratio else 3}f}"
     for w in WORKLOADS:
-        print(f"{w:14}" + "".join(f"{med[(v, w)]:{width[v]}.3f}" for v in variants))
+        print(f"{w:14}" + "".join(cell(v, w, False) for v in variants))
     print(f"\n{'ratio to plain':14}" + "".join(f"{v:>{width[v]}}" for v in variants))
     for w in WORKLOADS:
-        print(f"{w:14}" + "".join(f"{med[(v, w)] / med[('plain', w)]:{width[v]}.2f}"
-                                  for v in variants))
+        print(f"{w:14}" + "".join(cell(v, w, True) for v in variants))
     def target(label, v, w, ref, rw, limit):
         if (v, w) in med and (ref, rw) in med:
             print(f"  {label:32} {med[(v, w)] / med[(ref, rw)]:.2f}x (<= {limit}x)")
