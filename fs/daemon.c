@@ -187,6 +187,7 @@ static errint_t fs_setup_rest(struct cfs_fs *fs, const struct cfs_fs_opts *o, st
 	fs->started = time(NULL);
 	atomic_store(&fs->passthrough, !o->no_passthrough);
 	fs->want_no_open = o->no_open;
+	fs->single_thread = o->single_thread;
 	if ((r = cfs_tree_load(&fs->tree, o->index, err)) < 0)
 		return r;
 	if ((r = cfs_access_setup(fs, o, err)) < 0)

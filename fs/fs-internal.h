@@ -385,6 +385,7 @@ struct cfs_fs {
 	bool no_opendir;          /* the kernel opens directories without asking */
 	bool want_no_open;        /* --no-open */
 	bool no_open;             /* the kernel opens files without asking */
+	bool single_thread;       /* -s: one thread serves every request */
 	struct fuse_session *se;  /* for notifications (ops.c) */
 };
 

@@ -359,7 +359,10 @@ static void store_ahead(struct cfs_fs *fs, fuse_ino_t ino)
  * file here is a terminal, or has any other ioctl.  Without opens
  * (--no-open) this request is the daemon's only sign that the file was
  * opened, so it first stores the file's bytes in the page cache: a module
- * is then imported with a LOOKUP and this one request.
+ * is then imported with a LOOKUP and this one request.  The store waits for
+ * any page of the file that a READ holds locked, and a daemon with one
+ * thread (-s) would wait for itself; otherwise libfuse starts another
+ * thread for the READ (up to 64 in all).
  */
 static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
@@ -367,7 +370,7 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg
 {
 	struct cfs_fs *fs = fs_of(req);
 
-	if (fs->no_open && !(flags & FUSE_IOCTL_DIR))
+	if (fs->no_open && !fs->single_thread && !(flags & FUSE_IOCTL_DIR))
 		store_ahead(fs, ino);
 	fuse_reply_err(req, ENOTTY);
 }

@@ -117,6 +117,13 @@ mount_env "$IDX" /env --cache "$T/cache-noopen" --no-open --trace "$T/noopen.tra
 	fail "--no-open --trace: no line saying opens are kept"
 [[ $(stat_field /env opens) -gt 0 ]] || fail "--no-open --trace: no opens"
 umount_env /env
+# One thread (-s) stores nothing ahead: a store would wait for a READ that
+# only that thread could serve.  Imports still work, through READs.
+mount_env "$IDX" /env --cache "$T/cache-noopen" --no-open -s
+/env/bin/python3 -c 'import json, ssl, flask' || fail "python3 failed with --no-open -s"
+[[ $(stat_field /env stored_ahead) == 0 ]] || fail "--no-open -s: files were stored ahead"
+[[ $(stat_field /env bytes_served) -gt 0 ]] || fail "--no-open -s: no read reached the daemon"
+umount_env /env
 
 # ---- --no-passthrough, same (warm) cache: the daemon serves.
 : >"$T/daemon.log"
