@@ -386,6 +386,8 @@ struct cfs_fs {
 	bool want_no_open;        /* --no-open */
 	bool no_open;             /* the kernel opens files without asking */
 	bool single_thread;       /* -s: one thread serves every request */
+	_Atomic bool store_ahead; /* isatty() stores the file in the page cache (ops.c) */
+	atomic_int storing;       /* stores under way */
 	struct fuse_session *se;  /* for notifications (ops.c) */
 };
 

@@ -11,6 +11,7 @@
  * go to the trace (--trace).
  */
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
 
@@ -138,6 +139,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	else if (fs->want_no_open) {
 		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
 		fs->no_open = true;
+		atomic_store(&fs->store_ahead, !fs->single_thread); /* see op_ioctl */
 		atomic_store(&fs->passthrough, false);
 		cfs_info("no-open: on: the kernel opens files without the daemon (no passthrough)");
 	}
@@ -316,37 +318,46 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 /* Largest file stored ahead of its reads (see op_ioctl). */
 #define STORE_AHEAD_MAX (1u << 20)
+/*
+ * Stores under way at once.  Each may wait for a READ that another of the
+ * daemon's threads (64 at most) must answer, so they never take them all.
+ */
+#define STORES_MAX 8
 
 /*
  * Stores file ino's bytes in the kernel's page cache for it
  * (FUSE_NOTIFY_STORE), once per mount: the reads that follow are then
  * served by the kernel.  A failure costs nothing but those reads, which
- * come to op_read as before.
+ * come to op_read as before; the next isatty() tries again.
  */
 static void store_ahead(struct cfs_fs *fs, fuse_ino_t ino)
 {
 	const struct cfs_inode *n = get_node(fs, ino);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(0);
 	struct cfs_obj *o;
-	int r;
+	int r = -EBUSY;
 
 	if (!n || !S_ISREG(n->mode) || n->size == 0 || n->size > STORE_AHEAD_MAX ||
 	    atomic_fetch_or(&fs->seen[ino], CFS_SEEN_STORED) & CFS_SEEN_STORED)
 		return;
-	r = cfs_obj_get(fs, (uint32_t)ino, &o); /* a failure is logged, and read says EIO */
-	if (r == 0) {
+	if (atomic_fetch_add(&fs->storing, 1) < STORES_MAX &&
+	    (r = cfs_obj_get(fs, (uint32_t)ino, &o)) == 0) { /* a failure is logged */
 		buf.buf[0].size = o->size;
 		buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 		buf.buf[0].fd = o->fd;
 		r = fuse_lowlevel_notify_store(fs->se, ino, 0, &buf, 0);
-		if (r < 0) {
+		cfs_obj_put(fs, o);
+		if (r == -ENOSYS && atomic_exchange(&fs->store_ahead, false))
+			cfs_info("no-open: this kernel cannot be sent file contents; "
+				 "reads fetch them instead");
+		else if (r < 0) {
 			char path[PATH_MAX];
 
 			cfs_tree_path(&fs->tree, (uint32_t)ino, path, sizeof(path));
 			cfs_debug("%s: not stored in the page cache: %s", path, strerror(-r));
 		}
-		cfs_obj_put(fs, o);
 	}
+	atomic_fetch_sub(&fs->storing, 1);
 	if (r == 0)
 		atomic_fetch_add(&fs->stats.stored, 1);
 	else
@@ -354,23 +365,27 @@ static void store_ahead(struct cfs_fs *fs, fuse_ino_t ino)
 }
 
 /*
- * Python calls isatty() on every file it opens, and the kernel sends every
- * ioctl on a FUSE file to the daemon, however it was answered before.  No
- * file here is a terminal, or has any other ioctl.  Without opens
- * (--no-open) this request is the daemon's only sign that the file was
- * opened, so it first stores the file's bytes in the page cache: a module
- * is then imported with a LOOKUP and this one request.  The store waits for
- * any page of the file that a READ holds locked, and a daemon with one
- * thread (-s) would wait for itself; otherwise libfuse starts another
- * thread for the READ (up to 64 in all).
+ * Python (up to 3.13) calls isatty() on every file it opens, and the kernel
+ * sends every ioctl on a FUSE file to the daemon, however it was answered
+ * before.  No file here is a terminal, or has any other ioctl.  Without
+ * opens (--no-open) isatty()'s TCGETS is the daemon's only sign that a
+ * file was opened, so it first stores the file's bytes in the page cache
+ * (op_init turns this on): a module is then imported with a LOOKUP and this
+ * one request.  A store waits for any page of the file that a READ holds
+ * locked, so it needs another thread free to answer that READ: never with
+ * one thread (-s), nor on an io_uring queue, which has one thread.
  */
 static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
 		     size_t in_bufsz, size_t out_bufsz)
 {
 	struct cfs_fs *fs = fs_of(req);
+	bool store = cmd == TCGETS && !(flags & FUSE_IOCTL_DIR) && atomic_load(&fs->store_ahead);
 
-	if (fs->no_open && !fs->single_thread && !(flags & FUSE_IOCTL_DIR))
+#ifdef FUSE_CAP_OVER_IO_URING
+	store = store && !fuse_req_is_uring(req);
+#endif
+	if (store)
 		store_ahead(fs, ino);
 	fuse_reply_err(req, ENOTTY);
 }

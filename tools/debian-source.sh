@@ -8,7 +8,9 @@
 # installed.  Work files go to DIR/apt.  CFS_DEBIAN_MIRROR overrides
 # http://deb.debian.org/debian.
 set -euo pipefail
-suite=$1 package=$2 dir=$3
+suite=$1 package=$2
+mkdir -p "$3"
+dir=$(cd "$3" && pwd) # apt's paths below must not depend on the directory it runs in
 mirror=${CFS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 mkdir -p "$dir/apt/lists/partial" "$dir/apt/cache/archives/partial" "$dir/dl"
 echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main" \
