@@ -390,25 +390,54 @@ errint_t cfs_cache_tmp_open(struct cfs_cache *c, const uint8_t digest[CFS_SHA256
 	return 0;
 }
 
+/*
+ * Renames t to rel; with noreplace, fails with -EEXIST rather than replace
+ * a file there (where the file system cannot tell, it replaces).
+ */
+static errint_t rename_to(struct cfs_cache *c, struct cfs_cache_tmp *t, const char *rel,
+			  bool noreplace)
+{
+	for (int attempt = 0;; attempt++) {
+		int r = noreplace ? renameat2(AT_FDCWD, t->path, c->dirfd, rel, RENAME_NOREPLACE)
+				  : renameat(AT_FDCWD, t->path, c->dirfd, rel);
+		char sub[16];
+
+		if (r == 0)
+			return 0;
+		if (errno == EINVAL && noreplace) {
+			noreplace = false;
+			continue;
+		}
+		if (errno != ENOENT || attempt)
+			return -errno;
+		snprintf(sub, sizeof(sub), "%.10s", rel); /* objects/ab */
+		if (mkdirat(c->dirfd, sub, 0755) < 0 && errno != EEXIST)
+			return -errno;
+	}
+}
+
 errint_t cfs_cache_tmp_publish(struct cfs_cache *c, struct cfs_cache_tmp *t,
 			       const uint8_t digest[CFS_SHA256_LEN], int *fd)
 {
 	char rel[CFS_OBJECT_RELPATH_LEN];
-	int r = 0;
+	int r;
 
 	cfs_cached_object_relpath(digest, rel);
-	if (renameat(AT_FDCWD, t->path, c->dirfd, rel) < 0) {
-		r = -errno;
-		if (r == -ENOENT) {
-			char sub[16];
-			snprintf(sub, sizeof(sub), "%.10s", rel); /* objects/ab */
-			if (mkdirat(c->dirfd, sub, 0755) < 0 && errno != EEXIST)
-				r = -errno;
-			else if (renameat(AT_FDCWD, t->path, c->dirfd, rel) == 0)
-				r = 0;
-			else
-				r = -errno;
+	/*
+	 * Another thread or daemon may have published the same object first,
+	 * and an open may hold that file: replacing it would leave the open
+	 * holding a file without a name and the name on one nobody holds,
+	 * which eviction may then remove.  So the first file stays, and this
+	 * one is dropped for it; only a file that is not what its name
+	 * promises (cfs_cache_get refuses it) is replaced.
+	 */
+	r = rename_to(c, t, rel, true);
+	if (r == -EEXIST) {
+		if (cfs_cache_get(c, digest, t->size, fd) == 0) {
+			cfs_cache_tmp_abort(c, t);
+			return 0;
 		}
+		r = rename_to(c, t, rel, false);
 	}
 	if (r < 0) {
 		cfs_cache_tmp_abort(c, t);

@@ -169,7 +169,11 @@ struct cfs_cache_tmp {
 /* Makes room for size bytes (evicting), then creates the temporary file. */
 errint_t cfs_cache_tmp_open(struct cfs_cache *c, const uint8_t digest[CFS_SHA256_LEN],
 			    uint64_t size, struct cfs_cache_tmp *t);
-/* Renames the verified file to its object name; *fd takes over t->fd. */
+/*
+ * Renames the verified file to its object name; *fd takes over t->fd.  If
+ * a good file has that name already, *fd is that file, opened and locked
+ * as cfs_cache_get() does, and t's is dropped.
+ */
 errint_t cfs_cache_tmp_publish(struct cfs_cache *c, struct cfs_cache_tmp *t,
 			       const uint8_t digest[CFS_SHA256_LEN], int *fd);
 void cfs_cache_tmp_abort(struct cfs_cache *c, struct cfs_cache_tmp *t);
