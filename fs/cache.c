@@ -391,23 +391,25 @@ errint_t cfs_cache_tmp_open(struct cfs_cache *c, const uint8_t digest[CFS_SHA256
 }
 
 /*
- * Renames t to rel; with noreplace, fails with -EEXIST rather than replace
- * a file there (where the file system cannot tell, it replaces).
+ * Renames t to rel, making rel's subdirectory if it is missing; with
+ * noreplace, fails with -EEXIST rather than replace a file there (where
+ * the file system cannot tell, it replaces).
  */
 static errint_t rename_to(struct cfs_cache *c, struct cfs_cache_tmp *t, const char *rel,
 			  bool noreplace)
 {
+	char sub[16];
+
 	for (int attempt = 0;; attempt++) {
 		int r = noreplace ? renameat2(AT_FDCWD, t->path, c->dirfd, rel, RENAME_NOREPLACE)
 				  : renameat(AT_FDCWD, t->path, c->dirfd, rel);
-		char sub[16];
 
+		if (r < 0 && errno == EINVAL && noreplace) {
+			noreplace = false;
+			r = renameat(AT_FDCWD, t->path, c->dirfd, rel);
+		}
 		if (r == 0)
 			return 0;
-		if (errno == EINVAL && noreplace) {
-			noreplace = false;
-			continue;
-		}
 		if (errno != ENOENT || attempt)
 			return -errno;
 		snprintf(sub, sizeof(sub), "%.10s", rel); /* objects/ab */

@@ -6,19 +6,35 @@
  * name, since an open may hold it: a later publisher gets that file,
  * locked, and its own copy is dropped.  A file under the name that is not
  * what the name promises (a wrong size) is replaced.  Nothing is left in
- * tmp/ either way.
+ * tmp/ either way.  On a file system without RENAME_NOREPLACE (here made
+ * by answering renameat2() with EINVAL) publishing still works, replacing.
  */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "fs-internal.h"
 #include "fsutil.h"
 #include "store.h"
+
+/* When set, renameat2() fails as on a file system without its flags. */
+static bool no_renameat2_flags;
+
+/* Replaces libc's for the cache code linked into this test. */
+int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+	      unsigned int flags)
+{
+	if (no_renameat2_flags && flags) {
+		errno = EINVAL;
+		return -1;
+	}
+	return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+}
 
 static const char content[] = "verified bytes of one object\n";
 #define SIZE (sizeof(content) - 1)
@@ -132,6 +148,21 @@ int main(void)
 	CHECK(tmp_files(dir) == 0);
 	close(fixed);
 	close(bad);
+
+	/* Without RENAME_NOREPLACE: the first publish makes its subdirectory
+	 * and gets the name, and a later one replaces it. */
+	no_renameat2_flags = true;
+	memset(other, 0x5e, sizeof(other));
+	first = load(c, other);
+	CHECK(first >= 0);
+	CHECK(ino_of_name(dir, other, &size) == ino_of_fd(first));
+	second = load(c, other);
+	CHECK(second >= 0);
+	CHECK(ino_of_name(dir, other, &size) == ino_of_fd(second));
+	CHECK(size == (off_t)SIZE);
+	CHECK(tmp_files(dir) == 0);
+	close(first);
+	close(second);
 
 	cfs_cache_free(c);
 	cfs_rmtree(dir);
