@@ -3,6 +3,7 @@
 an empty /env.  usage: mount.py CONDAFS WORKDIR"""
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -113,7 +114,6 @@ def runs_here(variant, workload):
     than that where the hard limit is low."""
     if variant != "hp" or workload != "readall":
         return True
-    import resource
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     return hard == resource.RLIM_INFINITY or hard > 100000
 
