@@ -324,7 +324,6 @@ static void start_engine(struct cfs_fs *fs, struct cfs_prefetch *p)
 
 void cfs_prefetch_start(struct cfs_fs *fs, struct cfs_prefetch *p, unsigned jobs)
 {
-
 	if (!p || !p->n || p->threads)
 		return;
 	if (fs->fetcher) {

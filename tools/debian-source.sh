@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# usage: tools/debian-source.sh SUITE PACKAGE DIR
+# usage: tools/debian-source.sh SUITE PACKAGE DIR [WAY-OUT]
 # Fetches Debian's source package PACKAGE from SUITE with apt, through a
 # sources list private to this step (so no binary package ever comes from
 # SUITE), and unpacks it into DIR/src (which must not exist yet).  apt
 # checks the files against the suite's signed index; the .dsc's own
 # signature would need the Debian developers' keyring, which is not
 # installed.  Work files go to DIR/apt.  CFS_DEBIAN_MIRROR overrides
-# http://deb.debian.org/debian.
+# http://deb.debian.org/debian.  A failed fetch is one line, which ends with
+# WAY-OUT (default: set CFS_DEBIAN_MIRROR to a reachable mirror).
 set -euo pipefail
-suite=$1 package=$2
+suite=$1 package=$2 way_out=${4:-set CFS_DEBIAN_MIRROR to a reachable mirror}
 mkdir -p "$3"
 dir=$(cd "$3" && pwd) # apt's paths below must not depend on the directory it runs in
 mirror=${CFS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -23,7 +24,7 @@ apt_opts=(
 if ! apt-get "${apt_opts[@]}" -qq update >&2 ||
    ! (cd "$dir/dl" && apt-get "${apt_opts[@]}" -qq source --download-only "$package" >&2); then
   echo "condafs: cannot fetch Debian's $package source package ($suite) from $mirror;" \
-    "set CFS_DEBIAN_MIRROR to a reachable mirror" >&2
+    "$way_out" >&2
   exit 1
 fi
 # Unpacked beside the downloads, where dpkg-source also links the tarball.

@@ -31,10 +31,8 @@ fi
 
 echo "condafs: libfuse $have has no passthrough; building Debian trixie's fuse3 source into build/fuse3" >&2
 rm -rf "$top"
-if ! bash tools/debian-source.sh trixie fuse3 "$top"; then
-  echo "condafs: set CFS_DEBIAN_MIRROR, or CFS_FUSE=system to build without passthrough" >&2
-  exit 1
-fi
+bash tools/debian-source.sh trixie fuse3 "$top" \
+  "set CFS_DEBIAN_MIRROR, or CFS_FUSE=system to build without passthrough"
 version=$(grep -m1 -o "version: '[0-9.]*'" "$top/src/meson.build" | grep -o "[0-9.]*[0-9]" || true)
 if ! dpkg --compare-versions "${version:-0}" ge "$want"; then
   echo "condafs: Debian trixie's fuse3 is libfuse '${version}', older than $want" >&2
